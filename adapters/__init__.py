@@ -1,0 +1,1 @@
+"""Concrete parts plugged into the ports: HTTP transport, storage, throttle, clock, links."""

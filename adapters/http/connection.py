@@ -1,0 +1,501 @@
+"""The thin asyncio layer: one ``HttpConnection`` protocol per TCP connection.
+
+It moves bytes between the socket and the sans-I/O parser, applies
+backpressure both ways (reading pauses while the parser holds
+``read_high_water`` bytes; writers wait while the transport's buffer is above
+its high-water mark), enforces the header, keep-alive and stall timeouts, and
+runs one ``Exchange`` at a time through the application handler, in request
+order, so pipelined requests are answered in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterable
+
+from adapters.http.parser import (
+    CLOSED,
+    END_OF_MESSAGE,
+    NEED_DATA,
+    Data,
+    Event,
+    IncompleteMessage,
+    ParseError,
+    Request,
+    RequestParser,
+)
+from adapters.http.response import CONTINUE, build_head, json_bytes
+from ports.storage import BlobReader
+
+if TYPE_CHECKING:
+    from adapters.http.server import HttpServer
+
+log = logging.getLogger("uds.http")
+access_log = logging.getLogger("uds.access")
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    """Timeouts in seconds, sizes in bytes."""
+
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 15.0
+    body_timeout: float = 60.0
+    max_connections: int = 1024
+    shutdown_timeout: float = 30.0
+    max_request_line: int = 8 * 1024
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    read_high_water: int = 256 * 1024
+
+
+class StallTimeout(TimeoutError):
+    """A body or a download made no progress for ``body_timeout`` seconds."""
+
+
+class HeaderTimeout(TimeoutError):
+    """A request head did not arrive within ``header_timeout`` seconds."""
+
+
+class ResponseStarted(RuntimeError):
+    """A second response was attempted for one request."""
+
+
+Handler = Callable[["Exchange"], Awaitable[None]]
+
+
+def error_body(status: int, message: str) -> bytes:
+    return json_bytes({"status": status, "message": message})
+
+
+class Exchange:
+    """One request and its response. Implements the ``ByteSource`` (request
+    body) and ``ByteSink`` (response body) ports for the domain."""
+
+    def __init__(self, connection: HttpConnection, request: Request) -> None:
+        self.connection = connection
+        self.request = request
+        self.head_only = request.method == "HEAD"
+        self.status = 0
+        self.sent = 0
+        self.started = time.monotonic()
+        self.body_done = not request.has_body
+        self.response_started = False
+        self.response_done = False
+        self._expected = 0  # bytes of response body announced by Content-Length
+
+    @property
+    def origin(self) -> str:
+        """``http://host[:port]`` the request was addressed to."""
+        host = self.request.host
+        if not host:
+            sockname = self.connection.sockname
+            host = f"[{sockname[0]}]:{sockname[1]}" if ":" in sockname[0] else f"{sockname[0]}:{sockname[1]}"
+        return "http://" + host
+
+    # -- request body (ByteSource) --------------------------------------------------
+
+    async def read(self, max_bytes: int) -> bytes:
+        if self.body_done:
+            return b""
+        connection = self.connection
+        if self.request.expect_continue and not self.response_started and not connection.continue_sent:
+            connection.continue_sent = True
+            connection.write(CONTINUE)
+        event = await connection.next_event(max_bytes, connection.config.body_timeout, StallTimeout)
+        if isinstance(event, Data):
+            return event.data
+        if event is END_OF_MESSAGE:
+            self.body_done = True
+            return b""
+        raise ParseError(400, "unexpected event in request body")  # pragma: no cover - parser guarantees
+
+    # -- response ---------------------------------------------------------------------
+
+    def _head(self, status: int, headers: Iterable[tuple[str, str]], length: int) -> bytes:
+        if self.response_started:
+            raise ResponseStarted("response already started")
+        self.response_started = True
+        self.status = status
+        self._expected = 0 if self.head_only or status in (204, 304) else length
+        connection = self.connection
+        all_headers = list(headers)
+        if status != 304 or length:
+            all_headers.append(("Content-Length", str(length)))
+        if not self.body_done or connection.draining:
+            # Unread body bytes would be taken for the next request: close.
+            connection.keep_alive = False
+        if not connection.keep_alive:
+            all_headers.append(("Connection", "close"))
+        elif self.request.version == "1.0":
+            all_headers.append(("Connection", "keep-alive"))
+        return build_head(status, all_headers)
+
+    def respond(self, status: int, headers: Iterable[tuple[str, str]], body: bytes = b"") -> None:
+        """Send a complete response with a small in-memory body."""
+        head = self._head(status, headers, len(body))
+        if self.head_only or status in (204, 304):
+            self.connection.write(head)
+        else:
+            self.connection.write(head + body)
+            self.sent = len(body)
+        self.response_done = True
+
+    def respond_json(self, status: int, payload: dict[str, object],
+                     headers: Iterable[tuple[str, str]] = ()) -> None:
+        self.respond(status, [("Content-Type", "application/json"), *headers], json_bytes(payload))
+
+    def respond_error(self, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+        self.respond(status, [("Content-Type", "application/json"), *headers], error_body(status, message))
+
+    def start(self, status: int, headers: Iterable[tuple[str, str]], length: int) -> None:
+        """Send the head of a response whose ``length``-byte body follows
+        through ``write`` / ``send_blob`` (nothing follows for HEAD)."""
+        self.connection.write(self._head(status, headers, length))
+        if self._expected == 0:
+            self.response_done = True
+
+    async def write(self, data: bytes) -> None:
+        if self.head_only:
+            return
+        self._account(len(data))
+        await self.connection.send(data)
+
+    async def send_blob(self, reader: BlobReader, offset: int, count: int) -> None:
+        if self.head_only or count == 0:
+            return
+        self._account(count)
+        await self.connection.send_file(reader, offset, count)
+
+    def _account(self, n: int) -> None:
+        if self.sent + n > self._expected:
+            raise RuntimeError("response body longer than its Content-Length")
+        self.sent += n
+        if self.sent == self._expected:
+            self.response_done = True
+
+
+class HttpConnection(asyncio.Protocol):
+    def __init__(self, server: HttpServer, handler: Handler) -> None:
+        self.server = server
+        self.config = server.config
+        self._handler = handler
+        self._loop = asyncio.get_running_loop()
+        self.parser = RequestParser(
+            max_request_line=self.config.max_request_line,
+            max_header_bytes=self.config.max_header_bytes,
+            max_headers=self.config.max_headers,
+        )
+        self.transport: asyncio.Transport | None = None
+        self.peer = "-"
+        self.sockname: tuple[str, int] = ("127.0.0.1", 0)
+        self.keep_alive = True
+        self.continue_sent = False
+        self.draining = False
+        self.idle = True  # waiting for a request with no byte of it received
+        self.lost = False
+        self._reading_paused = False
+        self._writing_paused = False
+        self._data_waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.exchange: Exchange | None = None
+        self.context: object | None = None  # per-connection state of the application
+
+    # -- asyncio.Protocol -------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer = f"{peer[0]}:{peer[1]}" if ":" not in peer[0] else f"[{peer[0]}]:{peer[1]}"
+        sockname = transport.get_extra_info("sockname")
+        if sockname:
+            self.sockname = (sockname[0], sockname[1])
+        self.server.connection_opened(self)
+        self._task = self._loop.create_task(self._serve())
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed(data)
+        if self.parser.buffered > self.config.read_high_water and not self._reading_paused:
+            self._reading_paused = True
+            assert self.transport is not None
+            self.transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self.parser.feed_eof()
+        self._wake_reader()
+        return True  # keep the write side open to answer a half-closed client
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.parser.feed_eof()
+        self._wake_reader()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionResetError("connection lost"))
+        self.server.connection_closed(self)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _wake_reader(self) -> None:
+        waiter = self._data_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait_for_data(self, timeout: float, error: type[TimeoutError]) -> None:
+        if self._reading_paused:
+            self._reading_paused = False
+            assert self.transport is not None
+            self.transport.resume_reading()
+        waiter = self._loop.create_future()
+        self._data_waiter = waiter
+        timer = self._loop.call_later(timeout, _expire, waiter, error)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._data_waiter = None
+
+    async def next_event(self, max_data: int, timeout: float, error: type[TimeoutError]) -> Event:
+        """The parser's next event, waiting up to ``timeout`` for bytes that
+        make progress (else ``error``). Raises ``ParseError``,
+        ``IncompleteMessage`` and ``ConnectionError``."""
+        while True:
+            event = self.parser.next_event(max_data)
+            if event is not NEED_DATA:
+                if self._reading_paused and self.parser.buffered <= self.config.read_high_water // 2:
+                    self._reading_paused = False
+                    assert self.transport is not None
+                    self.transport.resume_reading()
+                return event
+            if self.lost:
+                raise IncompleteMessage("connection lost")
+            await self._wait_for_data(timeout, error)
+
+    async def _next_request(self, first: bool) -> Request | None:
+        """The next request, or ``None`` when the peer went away or stayed
+        idle past the keep-alive timeout. Raises ``HeaderTimeout`` for a head
+        that arrives too slowly and ``ParseError`` for a bad one."""
+        config = self.config
+        started = self._loop.time()
+        head_started: float | None = None
+        while True:
+            if self.parser.has_partial_head:
+                self.idle = False
+                if head_started is None:
+                    head_started = self._loop.time()
+                remaining = head_started + config.header_timeout - self._loop.time()
+                error: type[TimeoutError] = HeaderTimeout
+            else:
+                self.idle = True
+                if self.draining:
+                    return None
+                idle_limit = config.header_timeout if first else config.keepalive_timeout
+                remaining = started + idle_limit - self._loop.time()
+                error = TimeoutError
+            if remaining <= 0:
+                raise error()
+            try:
+                event = await self.next_event(0, remaining, error)
+            except HeaderTimeout:
+                raise
+            except TimeoutError:
+                return None
+            except IncompleteMessage:
+                return None
+            if isinstance(event, Request):
+                self.idle = False
+                return event
+            if event is CLOSED:
+                return None
+            # NEED_DATA is handled inside next_event; nothing else can come here.
+
+    # -- writing ------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.lost:
+            self.transport.write(data)
+
+    async def send(self, data: bytes) -> None:
+        """Write and wait while the peer is not keeping up (stall timeout)."""
+        if self.lost:
+            raise ConnectionResetError("connection lost")
+        assert self.transport is not None
+        self.transport.write(data)
+        if self._writing_paused:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        waiter = self._loop.create_future()
+        self._drain_waiter = waiter
+        timer = self._loop.call_later(self.config.body_timeout, _expire, waiter, StallTimeout)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._drain_waiter = None
+
+    async def send_file(self, reader: BlobReader, offset: int, count: int) -> None:
+        """Zero-copy where possible: ``loop.sendfile`` in slices that grow
+        while the peer keeps up, each bounded by the stall timeout, so a peer
+        that stops reading is dropped and a fast one costs few calls."""
+        assert self.transport is not None
+        fd = reader.fileno()
+        if fd is None:
+            await self._send_by_reading(reader, offset, count)
+            return
+        slice_size = 1 << 20
+        with open(fd, "rb", buffering=0, closefd=False) as file:
+            while count > 0:
+                if self.lost:
+                    raise ConnectionResetError("connection lost")
+                n = min(count, slice_size)
+                began = self._loop.time()
+                try:
+                    async with asyncio.timeout(self.config.body_timeout):
+                        await self._loop.sendfile(self.transport, file, offset, n)
+                except TimeoutError:
+                    raise StallTimeout() from None
+                offset += n
+                count -= n
+                took = self._loop.time() - began
+                if took < 0.25:
+                    slice_size = min(slice_size * 2, 1 << 28)
+                elif took > 2 and slice_size > 64 * 1024:
+                    slice_size //= 2
+
+    async def _send_by_reading(self, reader: BlobReader, offset: int, count: int) -> None:
+        end = offset + count
+        while offset < end:
+            data = await reader.read_at(offset, min(1 << 20, end - offset))
+            if not data:
+                raise OSError("blob is shorter than its recorded size")
+            await self.send(data)
+            offset += len(data)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def begin_shutdown(self) -> None:
+        """Stop after the current exchange; close at once when idle."""
+        self.draining = True
+        self.keep_alive = False
+        if self.idle:
+            waiter = self._data_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
+
+    # -- the exchange loop ------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        first = True
+        try:
+            while self.keep_alive:
+                try:
+                    request = await self._next_request(first)
+                except HeaderTimeout:
+                    self._refuse(408, "request header timeout")
+                    return
+                except ParseError as exc:
+                    self._refuse(exc.status, exc.message)
+                    return
+                if request is None:
+                    return
+                first = False
+                self.keep_alive = request.keep_alive and not self.draining
+                self.continue_sent = False
+                exchange = Exchange(self, request)
+                self.exchange = exchange
+                try:
+                    await self._run(exchange)
+                finally:
+                    self.exchange = None
+                    self._log(exchange)
+                if not exchange.response_done or not exchange.body_done:
+                    self.keep_alive = False
+        except (ConnectionError, StallTimeout):
+            self.abort()
+        except asyncio.CancelledError:
+            self.abort()
+            raise
+        except Exception:  # pragma: no cover - a bug in the loop itself
+            log.exception("connection %s failed", self.peer)
+            self.abort()
+        finally:
+            self.close()
+
+    async def _run(self, exchange: Exchange) -> None:
+        try:
+            await self._handler(exchange)
+        except ParseError as exc:
+            self._fail(exchange, exc.status, exc.message)
+        except StallTimeout:
+            self._fail(exchange, 408, "request body timeout")
+            raise
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("error handling %s %s from %s", exchange.request.method, exchange.request.target, self.peer)
+            self._fail(exchange, 500, "internal server error")
+        if not exchange.response_started:
+            log.error("handler sent no response to %s %s", exchange.request.method, exchange.request.target)
+            self._fail(exchange, 500, "internal server error")
+
+    def _fail(self, exchange: Exchange, status: int, message: str) -> None:
+        self.keep_alive = False
+        if not exchange.response_started:
+            exchange.respond_error(status, message)
+        else:
+            self.abort()  # the framing of a started response cannot be repaired
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer a request we could not parse, then close."""
+        self.keep_alive = False
+        self.write(build_head(status, [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(error_body(status, message)))),
+            ("Connection", "close"),
+        ]) + error_body(status, message))
+        access_log.info('%s "-" %d 0 - %s', self.peer, status, message)
+
+    def _log(self, exchange: Exchange) -> None:
+        if access_log.isEnabledFor(logging.INFO):
+            request = exchange.request
+            access_log.info(
+                '%s "%s %s HTTP/%s" %d %d %.1fms',
+                self.peer, request.method, request.target, request.version,
+                exchange.status, exchange.sent, (time.monotonic() - exchange.started) * 1000,
+            )
+
+
+def _expire(waiter: asyncio.Future[None], error: type[TimeoutError]) -> None:
+    if not waiter.done():
+        waiter.set_exception(error())

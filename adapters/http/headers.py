@@ -1,0 +1,123 @@
+"""Sans-I/O helpers for the header fields the routes read and write:
+Content-Disposition (RFC 6266 / 8187), Range (RFC 9110 14), entity tags."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+from urllib.parse import quote, unquote
+
+# -- Content-Disposition --------------------------------------------------------
+
+_PARAM = re.compile(
+    r"""\s*;\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)""",
+    re.DOTALL,
+)
+_EXT_VALUE = re.compile(r"([!#$&+\-.^_`|~0-9A-Za-z]*)'[^']*'(.*)\Z", re.DOTALL)
+
+
+def disposition_filename(value: str) -> str | None:
+    """The file name of a Content-Disposition value: ``filename*`` (RFC 8187,
+    UTF-8 or ISO-8859-1) wins over ``filename``. ``None`` when there is none
+    or it cannot be decoded. The disposition type itself is not checked:
+    clients send ``attachment``, ``inline`` and ``form-data`` alike."""
+    semicolon = value.find(";")
+    if semicolon < 0:
+        return None
+    params: dict[str, str] = {}
+    for match in _PARAM.finditer(value, semicolon):
+        name, raw = match.group(1).lower(), match.group(2)
+        if raw.startswith('"'):
+            raw = re.sub(r"\\(.)", r"\1", raw[1:-1], flags=re.DOTALL)
+        params.setdefault(name, raw)
+    extended = params.get("filename*")
+    if extended is not None:
+        ext = _EXT_VALUE.match(extended)
+        if ext is not None:
+            charset = ext.group(1).lower()
+            if charset in ("utf-8", "iso-8859-1"):
+                try:
+                    return unquote(ext.group(2), encoding=charset, errors="strict")
+                except UnicodeDecodeError:
+                    pass
+    plain = params.get("filename")
+    if plain is not None:
+        # Browsers send raw UTF-8 in a quoted filename; the parser gave us
+        # latin-1 code points, so recover the UTF-8 when it is one.
+        try:
+            return plain.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            return plain
+    return None
+
+
+def attachment(name: str) -> str:
+    """``attachment`` with a quoted ASCII fallback and the exact UTF-8 name
+    percent-encoded in ``filename*``. Quotes, backslashes, control and
+    non-ASCII characters never appear raw."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in name) or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+# -- Range ------------------------------------------------------------------------
+
+
+class Unsatisfiable:
+    """The Range header asks only for bytes past the end."""
+
+
+UNSATISFIABLE: Final = Unsatisfiable()
+
+
+def byte_range(value: str, size: int) -> tuple[int, int] | Unsatisfiable | None:
+    """The single byte range a ``Range`` value asks for, as ``(start, end)``
+    with ``end`` exclusive; ``UNSATISFIABLE``; or ``None`` to send the whole
+    file (syntax we do not honour, other units, or several ranges, which
+    RFC 9110 lets a server answer with the full representation)."""
+    unit, eq, spec = value.partition("=")
+    if not eq or unit.strip().lower() != "bytes":
+        return None
+    if "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash:
+        return None
+    first, last = first.strip(), last.strip()
+    if not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+        return None
+    if not first.isascii() or not last.isascii():
+        return None
+    if first == "":
+        if last == "":
+            return None
+        suffix = int(last)
+        if suffix == 0:
+            return UNSATISFIABLE
+        return max(0, size - suffix), size
+    start = int(first)
+    end = size if last == "" else int(last) + 1
+    if last != "" and end <= start:
+        return None  # a last-byte-pos before the first is invalid syntax: ignore
+    if start >= size:
+        return UNSATISFIABLE
+    return start, min(end, size)
+
+
+# -- entity tags --------------------------------------------------------------------
+
+
+def etag_for(sha256: str) -> str:
+    return f'"{sha256}"'
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """Weak comparison against an If-None-Match list (RFC 9110 13.1.2)."""
+    if header.strip() == "*":
+        return True
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate.startswith("W/"):
+            candidate = candidate[2:]
+        if candidate == etag:
+            return True
+    return False

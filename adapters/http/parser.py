@@ -1,0 +1,411 @@
+"""A sans-I/O HTTP/1.1 request parser: bytes in, events out.
+
+Nothing here touches a socket or a clock, so every malformed request,
+pipelining case and chunked-encoding edge is a few lines of unit test. The
+parser reads one request at a time: ``next_event`` yields a ``Request``, then
+``Data`` events for its body, then ``END_OF_MESSAGE``; after that it parses
+the next pipelined request from whatever bytes follow. Every violation raises
+``ParseError`` carrying the status code to answer with; after a
+``ParseError`` the framing is lost and the connection must be closed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Union
+
+
+class ParseError(Exception):
+    """The request cannot be parsed; answer ``status`` and close."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class IncompleteMessage(ConnectionError):
+    """The peer closed the connection in the middle of a request."""
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    target: str
+    path: str
+    query: str
+    version: str
+    headers: dict[str, str]
+    content_length: int | None
+    chunked: bool
+    keep_alive: bool
+    expect_continue: bool
+    host: str | None
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+
+@dataclass(slots=True)
+class Data:
+    data: bytes
+
+
+class _Marker(Enum):
+    NEED_DATA = "need data"
+    END_OF_MESSAGE = "end of message"
+    CLOSED = "closed"
+
+
+NEED_DATA = _Marker.NEED_DATA
+"""More bytes are needed before the next event."""
+END_OF_MESSAGE = _Marker.END_OF_MESSAGE
+"""The current request's body is complete."""
+CLOSED = _Marker.CLOSED
+"""The peer closed the connection cleanly between requests."""
+
+Event = Union[Request, Data, _Marker]
+
+
+class _State(Enum):
+    HEAD = 1
+    LENGTH = 2
+    CHUNK_SIZE = 3
+    CHUNK_DATA = 4
+    CHUNK_END = 5
+    TRAILERS = 6
+    ERROR = 7
+
+
+TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+# Control characters other than HTAB, CR and LF may not appear anywhere in a
+# request head; CR only as part of a line ending (checked per line).
+FORBIDDEN_IN_HEAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+TARGET_CHARS = re.compile(rb"[\x21-\x7e]+\Z")
+VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])\Z")
+HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(:[0-9]*)?\Z")
+HEX = frozenset(b"0123456789abcdefABCDEF")
+MAX_CHUNK_SIZE_DIGITS = 16
+
+
+class RequestParser:
+    def __init__(
+        self,
+        *,
+        max_request_line: int = 8 * 1024,
+        max_header_bytes: int = 64 * 1024,
+        max_headers: int = 100,
+        max_chunk_line: int = 4 * 1024,
+    ) -> None:
+        """Limits in bytes: a longer request line is refused with 414, a larger
+        header section (or trailer section) or more header fields with 431, a
+        chunk-size line (with extensions) longer than ``max_chunk_line`` with 400."""
+        self.max_request_line = max_request_line
+        self.max_header_bytes = max_header_bytes
+        self.max_headers = max_headers
+        self.max_chunk_line = max_chunk_line
+        self._buf = bytearray()
+        self._eof = False
+        self._state = _State.HEAD
+        self._remaining = 0
+        self._trailer_bytes = 0
+
+    # -- input ------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def feed_eof(self) -> None:
+        self._eof = True
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet turned into events."""
+        return len(self._buf)
+
+    @property
+    def at_message_start(self) -> bool:
+        """True between requests (no request is partly parsed)."""
+        return self._state is _State.HEAD
+
+    @property
+    def has_partial_head(self) -> bool:
+        """True when bytes of a next request head have arrived but not all."""
+        return self._state is _State.HEAD and bool(self._buf.lstrip(b"\r\n"))
+
+    # -- output -----------------------------------------------------------------
+
+    def next_event(self, max_data: int = 1 << 20) -> Event:
+        """The next event; ``Data`` events carry at most ``max_data`` bytes."""
+        try:
+            state = self._state
+            if state is _State.HEAD:
+                return self._head()
+            if state is _State.LENGTH:
+                return self._length_data(max_data)
+            if state is _State.ERROR:
+                raise ParseError(400, "request framing was lost")
+            return self._chunked(max_data)
+        except ParseError:
+            self._state = _State.ERROR
+            raise
+
+    # -- request head ---------------------------------------------------------------
+
+    def _head(self) -> Event:
+        buf = self._buf
+        # RFC 9112 2.2: ignore empty lines before a request line.
+        if buf and buf[0] in b"\r\n":
+            stripped = buf.lstrip(b"\r\n")
+            del buf[:len(buf) - len(stripped)]
+        end, consumed = _find_blank_line(buf)
+        if end < 0:
+            if self._eof:
+                if buf:
+                    raise ParseError(400, "connection closed in the middle of a request head")
+                return CLOSED
+            first_eol = buf.find(b"\n")
+            if first_eol < 0:
+                if len(buf) > self.max_request_line:
+                    raise ParseError(414, "request line is too long")
+            elif first_eol > self.max_request_line + 1:
+                raise ParseError(414, "request line is too long")
+            elif len(buf) - first_eol - 1 > self.max_header_bytes:
+                raise ParseError(431, "request header section is too large")
+            return NEED_DATA
+        head = bytes(buf[:end])
+        del buf[:consumed]
+        return self._parse_head(head)
+
+    def _parse_head(self, head: bytes) -> Request:
+        if FORBIDDEN_IN_HEAD.search(head):
+            raise ParseError(400, "control character in request head")
+        lines = head.split(b"\n")
+        request_line = _strip_cr(lines[0])
+        if len(request_line) > self.max_request_line:
+            raise ParseError(414, "request line is too long")
+        if len(head) - len(lines[0]) > self.max_header_bytes:
+            raise ParseError(431, "request header section is too large")
+        if len(lines) - 1 > self.max_headers:
+            raise ParseError(431, "too many header fields")
+        parts = request_line.split(b" ")
+        if len(parts) != 3 or not parts[0] or not parts[1]:
+            raise ParseError(400, "malformed request line")
+        raw_method, raw_target, raw_version = parts
+        if not TOKEN.match(raw_method):
+            raise ParseError(400, "malformed method")
+        if not TARGET_CHARS.match(raw_target):
+            raise ParseError(400, "malformed request target")
+        version_match = VERSION.match(raw_version)
+        if version_match is None:
+            if raw_version.startswith(b"HTTP/"):
+                raise ParseError(505, "HTTP version not supported")
+            raise ParseError(400, "malformed HTTP version")
+        major, minor = version_match.groups()
+        if major != b"1":
+            raise ParseError(505, "HTTP version not supported")
+        version = "1.0" if minor == b"0" else "1.1"
+
+        headers: dict[str, str] = {}
+        content_lengths: list[str] = []
+        for raw_line in lines[1:]:
+            line = _strip_cr(raw_line)
+            if line[:1] in (b" ", b"\t"):
+                raise ParseError(400, "obsolete line folding in header")
+            raw_name, colon, raw_value = line.partition(b":")
+            if not colon or not TOKEN.match(raw_name):
+                raise ParseError(400, "malformed header field")
+            name = raw_name.decode("ascii").lower()
+            value = raw_value.strip(b" \t").decode("latin-1")
+            if name == "content-length":
+                content_lengths.extend(v.strip() for v in value.split(","))
+            elif name in headers:
+                if name == "host":
+                    raise ParseError(400, "more than one Host header")
+                headers[name] += ", " + value
+            else:
+                headers[name] = value
+
+        target = raw_target.decode("ascii")
+        path, query = _split_target(target, raw_method == b"OPTIONS")
+        host = headers.get("host")
+        if host is not None and not HOST.match(host):
+            raise ParseError(400, "malformed Host header")
+        if host is None and version == "1.1":
+            raise ParseError(400, "missing Host header")
+
+        chunked = False
+        content_length: int | None = None
+        transfer_encoding = headers.get("transfer-encoding")
+        if transfer_encoding is not None:
+            if version == "1.0":
+                raise ParseError(400, "Transfer-Encoding in an HTTP/1.0 request")
+            if content_lengths:
+                raise ParseError(400, "both Content-Length and Transfer-Encoding")
+            codings = [c.strip().lower() for c in transfer_encoding.split(",")]
+            if codings != ["chunked"]:
+                raise ParseError(400, "unsupported transfer coding")
+            chunked = True
+        elif content_lengths:
+            first = content_lengths[0]
+            if any(v != first for v in content_lengths) or not (first.isdigit() and first.isascii()):
+                raise ParseError(400, "invalid Content-Length")
+            if len(first) > 18:
+                raise ParseError(413, "Content-Length is too large")
+            content_length = int(first)
+            headers["content-length"] = first
+
+        connection = headers.get("connection", "").lower()
+        if version == "1.1":
+            keep_alive = "close" not in _tokens(connection)
+        else:
+            keep_alive = "keep-alive" in _tokens(connection)
+        expect_continue = version == "1.1" and headers.get("expect", "").lower() == "100-continue"
+
+        if chunked:
+            self._state = _State.CHUNK_SIZE
+        else:
+            # A request without framing headers has an empty body (RFC 9112
+            # 6.3); END_OF_MESSAGE follows at once.
+            self._state = _State.LENGTH
+            self._remaining = content_length or 0
+        return Request(
+            method=raw_method.decode("ascii"),
+            target=target,
+            path=path,
+            query=query,
+            version=version,
+            headers=headers,
+            content_length=content_length,
+            chunked=chunked,
+            keep_alive=keep_alive,
+            expect_continue=expect_continue,
+            host=host,
+        )
+
+    # -- bodies -------------------------------------------------------------------
+
+    def _length_data(self, max_data: int) -> Event:
+        if self._remaining == 0:
+            self._state = _State.HEAD
+            return END_OF_MESSAGE
+        buf = self._buf
+        if not buf:
+            if self._eof:
+                raise IncompleteMessage("connection closed in the middle of a request body")
+            return NEED_DATA
+        n = min(self._remaining, len(buf), max_data)
+        data = bytes(buf) if n == len(buf) else bytes(buf[:n])
+        del buf[:n]
+        self._remaining -= n
+        return Data(data)
+
+    def _chunked(self, max_data: int) -> Event:
+        buf = self._buf
+        while True:
+            state = self._state
+            if state is _State.CHUNK_SIZE:
+                eol = buf.find(b"\n", 0, self.max_chunk_line + 1)
+                if eol < 0:
+                    if len(buf) > self.max_chunk_line:
+                        raise ParseError(400, "chunk size line is too long")
+                    return self._need_body_data()
+                line = _strip_cr(bytes(buf[:eol]))
+                del buf[:eol + 1]
+                size_text = line.split(b";", 1)[0].rstrip(b" \t")
+                if not size_text or len(size_text) > MAX_CHUNK_SIZE_DIGITS or not HEX.issuperset(size_text):
+                    raise ParseError(400, "invalid chunk size")
+                if b"\r" in line:
+                    raise ParseError(400, "invalid chunk size line")
+                size = int(size_text, 16)
+                if size == 0:
+                    self._state = _State.TRAILERS
+                    self._trailer_bytes = 0
+                else:
+                    self._state = _State.CHUNK_DATA
+                    self._remaining = size
+            elif state is _State.CHUNK_DATA:
+                if not buf:
+                    return self._need_body_data()
+                n = min(self._remaining, len(buf), max_data)
+                data = bytes(buf) if n == len(buf) else bytes(buf[:n])
+                del buf[:n]
+                self._remaining -= n
+                if self._remaining == 0:
+                    self._state = _State.CHUNK_END
+                return Data(data)
+            elif state is _State.CHUNK_END:
+                if buf[:2] == b"\r\n":
+                    del buf[:2]
+                elif buf[:1] == b"\n":
+                    del buf[:1]
+                elif len(buf) >= 2 or (buf and buf[:1] != b"\r"):
+                    raise ParseError(400, "missing CRLF after chunk data")
+                else:
+                    return self._need_body_data()
+                self._state = _State.CHUNK_SIZE
+            else:  # TRAILERS: read and ignore trailer fields up to a blank line
+                eol = buf.find(b"\n")
+                if eol < 0:
+                    if self._trailer_bytes + len(buf) > self.max_header_bytes:
+                        raise ParseError(431, "trailer section is too large")
+                    return self._need_body_data()
+                line = _strip_cr(bytes(buf[:eol]))
+                del buf[:eol + 1]
+                self._trailer_bytes += eol + 1
+                if self._trailer_bytes > self.max_header_bytes:
+                    raise ParseError(431, "trailer section is too large")
+                if not line:
+                    self._state = _State.HEAD
+                    return END_OF_MESSAGE
+                if b":" not in line or line[:1] in (b" ", b"\t") or FORBIDDEN_IN_HEAD.search(line):
+                    raise ParseError(400, "malformed trailer field")
+
+    def _need_body_data(self) -> Event:
+        if self._eof:
+            raise IncompleteMessage("connection closed in the middle of a chunked body")
+        return NEED_DATA
+
+
+def _find_blank_line(buf: bytearray) -> tuple[int, int]:
+    """Where the head ends (its last line ending excluded) and where the bytes
+    after the blank line begin, accepting CRLF and bare LF line endings;
+    (-1, 0) while the head is incomplete."""
+    crlf = buf.find(b"\n\r\n")
+    lf = buf.find(b"\n\n")
+    if crlf < 0 and lf < 0:
+        return -1, 0
+    if lf < 0 or (0 <= crlf < lf):
+        return crlf, crlf + 3
+    return lf, lf + 2
+
+
+def _strip_cr(line: bytes) -> bytes:
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    if b"\r" in line:
+        raise ParseError(400, "bare CR in request head")
+    return line
+
+
+def _tokens(value: str) -> set[str]:
+    return {t.strip() for t in value.split(",")}
+
+
+def _split_target(target: str, allow_asterisk: bool) -> tuple[str, str]:
+    """Path and query of an origin-form or absolute-form target."""
+    if target.startswith("/"):
+        path, _, query = target.partition("?")
+        return path, query
+    lowered = target[:8].lower()
+    if lowered.startswith("http://") or lowered.startswith("https://"):
+        rest = target.split("//", 1)[1]
+        slash = rest.find("/")
+        path, _, query = ("/" if slash < 0 else rest[slash:]).partition("?")
+        return path, query
+    if target == "*" and allow_asterisk:
+        return "*", ""
+    raise ParseError(400, "malformed request target")

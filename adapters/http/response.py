@@ -1,0 +1,88 @@
+"""Sans-I/O response serialization: status lines, header blocks, JSON bodies."""
+
+from __future__ import annotations
+
+import json
+import time
+from email.utils import formatdate
+from typing import Any, Iterable
+
+REASONS = {
+    100: "Continue",
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    206: "Partial Content",
+    304: "Not Modified",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    417: "Expectation Failed",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
+    507: "Insufficient Storage",
+}
+
+STATUS_LINES = {code: f"HTTP/1.1 {code} {reason}\r\n".encode("ascii") for code, reason in REASONS.items()}
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+SERVER = "upload-download-service"
+
+Headers = Iterable[tuple[str, str]]
+
+
+class HeaderInjection(ValueError):
+    """A header value would have contained a line break or control character."""
+
+
+def _check(value: str) -> str:
+    for c in value:
+        if c < " " and c != "\t" or c == "\x7f":
+            raise HeaderInjection(f"control character in header value {value!r}")
+    return value
+
+
+class DateHeader:
+    """The ``Date`` value, formatted at most once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = ""
+
+    def value(self) -> str:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._value = formatdate(now, usegmt=True)
+        return self._value
+
+
+DATE = DateHeader()
+
+
+def build_head(status: int, headers: Headers) -> bytes:
+    """The status line and header block of a response, ``Date`` and ``Server``
+    included. Header values are checked: no CR, LF or other control
+    character can reach the wire, whatever the caller passes."""
+    status_line = STATUS_LINES.get(status) or f"HTTP/1.1 {status} Unknown\r\n".encode("ascii")
+    parts = [f"Date: {DATE.value()}\r\nServer: {SERVER}\r\n"]
+    for name, value in headers:
+        parts.append(f"{name}: {_check(value)}\r\n")
+    parts.append("\r\n")
+    return status_line + "".join(parts).encode("latin-1")
+
+
+def json_bytes(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8")
+
+
+def http_date(timestamp: float) -> str:
+    return formatdate(timestamp, usegmt=True)

@@ -1,0 +1,97 @@
+"""Listening socket, connection registry, connection cap and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+from adapters.http.connection import Handler, HttpConnection, TransportConfig, error_body
+from adapters.http.response import build_head
+
+log = logging.getLogger("uds.http")
+
+RETRY_AFTER_SECONDS = 1
+
+
+class _Refuse(asyncio.Protocol):
+    """Answers 503 to a connection above ``max_connections`` and closes it."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        body = error_body(503, "too many connections, retry later")
+        transport.write(build_head(503, [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Retry-After", str(RETRY_AFTER_SECONDS)),
+            ("Connection", "close"),
+        ]) + body)
+        transport.close()
+
+
+class HttpServer:
+    def __init__(self, handler: Handler, config: TransportConfig) -> None:
+        self.config = config
+        self._handler = handler
+        self._connections: set[HttpConnection] = set()
+        self._server: asyncio.base_events.Server | None = None
+        self._all_closed: asyncio.Event | None = None
+        self.refused = 0
+
+    @property
+    def connections(self) -> int:
+        return len(self._connections)
+
+    def _protocol(self) -> asyncio.Protocol:
+        if len(self._connections) >= self.config.max_connections:
+            self.refused += 1
+            return _Refuse()
+        return HttpConnection(self, self._handler)
+
+    def connection_opened(self, connection: HttpConnection) -> None:
+        self._connections.add(connection)
+
+    def connection_closed(self, connection: HttpConnection) -> None:
+        self._connections.discard(connection)
+        if not self._connections and self._all_closed is not None:
+            self._all_closed.set()
+
+    async def start(self, sock: socket.socket) -> None:
+        """Serve on an already bound and listening socket."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._protocol, sock=sock, backlog=1024)
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        if self._server is None:
+            return []
+        return [s.getsockname()[:2] for s in self._server.sockets]
+
+    async def shutdown(self) -> None:
+        """Stop accepting; let in-flight exchanges finish for up to
+        ``shutdown_timeout`` seconds (idle connections close at once); then
+        cancel what is left, which aborts unfinished uploads."""
+        if self._server is not None:
+            self._server.close()
+        self._all_closed = asyncio.Event()
+        if not self._connections:
+            self._all_closed.set()
+        busy = sum(1 for c in self._connections if not c.idle)
+        log.info("shutting down: %d connection(s), %d busy; waiting up to %.0fs",
+                 len(self._connections), busy, self.config.shutdown_timeout)
+        for connection in list(self._connections):
+            connection.begin_shutdown()
+        try:
+            await asyncio.wait_for(self._all_closed.wait(), self.config.shutdown_timeout)
+        except TimeoutError:
+            left = list(self._connections)
+            log.warning("shutdown timeout: aborting %d connection(s)", len(left))
+            tasks = [c.task for c in left if c.task is not None]
+            for connection in left:
+                connection.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=5)
+            for connection in left:
+                connection.abort()
+        if self._server is not None:
+            await self._server.wait_closed()

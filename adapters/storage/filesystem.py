@@ -1,0 +1,340 @@
+"""A blob store on a local file system.
+
+Layout under the root directory::
+
+    tmp/<id>.<random>.part      uploads in progress (removed at start-up)
+    objects/<id[:2]>/<id>       committed blobs
+
+A committed blob is one file: the data, then the metadata as UTF-8 JSON, then
+a 16-byte trailer (8-byte magic, 8-byte big-endian metadata length). Data and
+metadata therefore become visible together, with one ``rename``; ``stat`` is
+one ``open`` + ``pread`` of the tail, never a scan; and a download is a plain
+``sendfile`` of bytes ``0..size`` of the file.
+
+Durability (``fsync=True``): the temporary file is fsynced before the rename,
+and the shard directory after it, so a blob whose commit returned survives a
+power cut. Bulk reads and writes run in a thread pool; a commit that fails
+leaves nothing visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import errno
+import json
+import logging
+import os
+import re
+import secrets
+import struct
+from pathlib import Path
+from typing import Any, Callable, Mapping, TypeVar
+
+from ports.storage import BlobInfo, BlobNotFound, StorageFull
+
+log = logging.getLogger("uds.storage")
+
+MAGIC = b"UDSBLOB1"
+TRAILER = struct.Struct(">8sQ")
+TAIL_READ = 4096  # one pread of the tail usually covers metadata and trailer
+WRITE_BUFFER = 1 << 20
+MAX_METADATA = 1 << 20
+SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}\Z")
+T = TypeVar("T")
+
+
+class StorageUnavailable(Exception):
+    """The storage directory cannot be used (missing, not writable, ...)."""
+
+
+class CorruptBlob(OSError):
+    """A file under objects/ that is not a valid committed blob."""
+
+
+def _check_id(blob_id: str) -> str:
+    # Ids are validated by the domain; this is defence in depth so that no
+    # caller can ever turn an id into a path outside the store.
+    if not SAFE_ID.match(blob_id):
+        raise BlobNotFound(blob_id)
+    return blob_id
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _read_info(fd: int) -> BlobInfo:
+    """Parse the trailer and metadata of an open blob file."""
+    file_size = os.fstat(fd).st_size
+    if file_size < TRAILER.size:
+        raise CorruptBlob("file too short for a trailer")
+    tail_start = max(0, file_size - TAIL_READ)
+    tail = os.pread(fd, file_size - tail_start, tail_start)
+    magic, meta_len = TRAILER.unpack(tail[-TRAILER.size:])
+    if magic != MAGIC or meta_len > MAX_METADATA or meta_len + TRAILER.size > file_size:
+        raise CorruptBlob("bad trailer")
+    data_size = file_size - TRAILER.size - meta_len
+    if meta_len + TRAILER.size <= len(tail):
+        raw = tail[len(tail) - TRAILER.size - meta_len:len(tail) - TRAILER.size]
+    else:
+        raw = os.pread(fd, meta_len, data_size)
+    try:
+        metadata = json.loads(raw)
+    except ValueError as exc:
+        raise CorruptBlob("bad metadata") from exc
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CorruptBlob("bad metadata")
+    return BlobInfo(size=data_size, metadata=metadata)
+
+
+class _ThreadedFd:
+    """An fd whose blocking calls run in a thread pool. Closing waits for a
+    call still running in its thread (a task cancelled while awaiting one):
+    closing under it could let a new ``open`` reuse the number mid-write."""
+
+    def __init__(self, fd: int, executor: concurrent.futures.Executor) -> None:
+        self.fd = fd
+        self._executor = executor
+        self._pending: concurrent.futures.Future[Any] | None = None
+        self._closed = False
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise ValueError("file is closed")
+        future = self._executor.submit(fn, *args)
+        self._pending = future
+        return await asyncio.wrap_future(future)
+
+    def close(self, then: Callable[[], None] | None = None) -> None:
+        """Close the fd (and call ``then``) now, or once the pending call ends."""
+        if self._closed:
+            return
+        self._closed = True
+
+        def finish(_: object = None) -> None:
+            try:
+                os.close(self.fd)
+            finally:
+                if then is not None:
+                    then()
+
+        pending = self._pending
+        if pending is not None and not pending.done():
+            pending.add_done_callback(finish)
+        else:
+            finish()
+
+
+class FileSystemStore:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        fsync: bool = True,
+        min_free_space: int = 0,
+        executor: concurrent.futures.Executor | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self._objects = self.root / "objects"
+        self._tmp = self.root / "tmp"
+        self._fsync = fsync
+        self._min_free = min_free_space
+        self._executor = executor or concurrent.futures.ThreadPoolExecutor(
+            max_workers=8, thread_name_prefix="uds-storage"
+        )
+
+    # -- start-up -------------------------------------------------------------
+
+    def prepare(self) -> int:
+        """Create the layout, prove it is writable, and delete uploads left
+        over from a crash. Returns how many leftovers were removed. Raises
+        ``StorageUnavailable`` with a one-line reason."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._objects.mkdir(exist_ok=True)
+            self._tmp.mkdir(exist_ok=True)
+            probe = self._tmp / f".probe-{secrets.token_hex(8)}"
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+            probe.unlink()
+        except OSError as exc:
+            raise StorageUnavailable(f"storage directory {self.root} is not usable: {exc.strerror or exc}") from exc
+        removed = 0
+        for leftover in self._tmp.iterdir():
+            try:
+                leftover.unlink()
+                removed += 1
+            except OSError as exc:
+                log.warning("could not remove leftover %s: %s", leftover, exc)
+        return removed
+
+    # -- helpers --------------------------------------------------------------
+
+    def _path(self, blob_id: str) -> Path:
+        blob_id = _check_id(blob_id)
+        return self._objects / blob_id[:2] / blob_id
+
+    def _free_bytes(self) -> int:
+        st = os.statvfs(self.root)
+        return st.f_bavail * st.f_frsize
+
+    def _ensure_room(self, more: int) -> None:
+        if self._min_free and self._free_bytes() - more < self._min_free:
+            raise StorageFull()
+
+    def _open_blob(self, blob_id: str) -> tuple[int, BlobInfo]:
+        try:
+            fd = os.open(self._path(blob_id), os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            raise BlobNotFound(blob_id) from None
+        try:
+            return fd, _read_info(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    # -- the port -------------------------------------------------------------
+
+    async def open_writer(self, blob_id: str, size_hint: int | None) -> FileBlobWriter:
+        _check_id(blob_id)
+        self._ensure_room(size_hint or 0)
+        path = self._tmp / f"{blob_id}.{secrets.token_hex(4)}.part"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull() from exc
+            raise
+        return FileBlobWriter(self, blob_id, path, _ThreadedFd(fd, self._executor))
+
+    async def open_reader(self, blob_id: str) -> FileBlobReader:
+        fd, info = self._open_blob(blob_id)
+        return FileBlobReader(_ThreadedFd(fd, self._executor), info)
+
+    async def stat(self, blob_id: str) -> BlobInfo:
+        # Runs on the event loop on purpose: an open and a 4 KiB pread of a
+        # cached inode take microseconds, a thread-pool round trip takes more.
+        fd, info = self._open_blob(blob_id)
+        os.close(fd)
+        return info
+
+    async def delete(self, blob_id: str) -> None:
+        try:
+            self._path(blob_id).unlink()
+        except FileNotFoundError:
+            raise BlobNotFound(blob_id) from None
+
+    # -- used by the writer (in a pool thread) ---------------------------------
+
+    def _publish(self, tmp_path: Path, blob_id: str) -> None:
+        final = self._path(blob_id)
+        shard = final.parent
+        if not shard.is_dir():
+            shard.mkdir(exist_ok=True)
+            if self._fsync:
+                _fsync_dir(self._objects)
+        os.rename(tmp_path, final)
+        if self._fsync:
+            _fsync_dir(shard)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileBlobWriter:
+    """Buffers small chunks and writes ``WRITE_BUFFER``-sized blocks from a
+    pool thread, so memory stays bounded and the loop never blocks on disk."""
+
+    def __init__(self, store: FileSystemStore, blob_id: str, tmp_path: Path, file: _ThreadedFd) -> None:
+        self._store = store
+        self._blob_id = blob_id
+        self._tmp_path = tmp_path
+        self._file = file
+        self._buffer = bytearray()
+        self._written = 0
+        self._done = False
+
+    async def write(self, chunk: bytes) -> None:
+        if self._done:
+            raise ValueError("writer is closed")
+        self._buffer += chunk
+        if len(self._buffer) >= WRITE_BUFFER:
+            block, self._buffer = self._buffer, bytearray()
+            await self._file.run(self._write_block, block)
+
+    def _write_block(self, block: bytearray) -> None:
+        self._store._ensure_room(len(block))
+        try:
+            _write_all(self._file.fd, block)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull() from exc
+            raise
+        self._written += len(block)
+
+    def _finish(self, block: bytearray, metadata: Mapping[str, str]) -> None:
+        meta = json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":")).encode()
+        block += meta
+        block += TRAILER.pack(MAGIC, len(meta))
+        self._write_block(block)
+        if self._store._fsync:
+            os.fsync(self._file.fd)
+        self._store._publish(self._tmp_path, self._blob_id)
+
+    async def commit(self, metadata: Mapping[str, str]) -> None:
+        if self._done:
+            raise ValueError("writer is closed")
+        block, self._buffer = self._buffer, bytearray()
+        try:
+            await self._file.run(self._finish, block, metadata)
+        except BaseException:
+            await self.abort()
+            raise
+        self._done = True
+        self._file.close()
+
+    async def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._buffer = bytearray()
+        self._file.close(then=self._remove_tmp)
+
+    def _remove_tmp(self) -> None:
+        try:
+            self._tmp_path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("could not remove %s: %s", self._tmp_path, exc)
+
+
+class FileBlobReader:
+    def __init__(self, file: _ThreadedFd, info: BlobInfo) -> None:
+        self._file = file
+        self._info = info
+
+    @property
+    def info(self) -> BlobInfo:
+        return self._info
+
+    async def read_at(self, offset: int, size: int) -> bytes:
+        size = max(0, min(size, self._info.size - offset))
+        if size == 0:
+            return b""
+        return await self._file.run(os.pread, self._file.fd, size, offset)
+
+    def fileno(self) -> int | None:
+        return self._file.fd
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,1 @@
+"""What the service does: upload, check, download. Pure Python: no sockets, no paths."""

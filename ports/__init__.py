@@ -1,0 +1,1 @@
+"""Abstract interfaces the domain needs. Nothing here imports domain/ or adapters/."""

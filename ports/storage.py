@@ -1,0 +1,85 @@
+"""The storage port: a small, streaming blob store.
+
+Blobs are immutable once committed. A blob becomes visible to ``stat`` and
+``open_reader`` only when its writer commits, all at once, together with its
+metadata; an aborted or crashed writer leaves nothing visible. Optional
+capabilities (expiry listing, resumable appends, ...) are meant to be added as
+separate protocols that a store may also implement, not as methods here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Protocol
+
+
+class BlobNotFound(Exception):
+    """No committed blob has this id (or it was removed)."""
+
+
+class StorageFull(Exception):
+    """The store has no room for the blob (disk full or free-space floor reached)."""
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """What a store knows about a committed blob: its size in bytes and the
+    string metadata it was committed with (opaque to the store)."""
+
+    size: int
+    metadata: Mapping[str, str]
+
+
+class BlobWriter(Protocol):
+    """Receives one blob's bytes. The caller owns the writer and must end it
+    with exactly one ``commit`` or ``abort``; after either, the writer is closed."""
+
+    async def write(self, chunk: bytes) -> None:
+        """Append ``chunk``. May raise ``StorageFull`` or ``OSError``."""
+
+    async def commit(self, metadata: Mapping[str, str]) -> None:
+        """Make the blob durable and visible under its id, atomically with
+        ``metadata``. On error nothing is visible and the writer is aborted."""
+
+    async def abort(self) -> None:
+        """Discard everything written. Never raises; safe to call twice."""
+
+
+class BlobReader(Protocol):
+    """An open, committed blob. Reading is positional so that ranges and
+    resumed downloads need no seek state. The reader pins the blob: it stays
+    readable even if the blob is deleted meanwhile. The caller must ``close``."""
+
+    @property
+    def info(self) -> BlobInfo:
+        """Size and metadata of the blob."""
+
+    async def read_at(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``offset``; fewer only at the end."""
+
+    def fileno(self) -> int | None:
+        """A file descriptor positioned-independently readable from offset 0
+        to ``info.size``, for zero-copy ``sendfile``; ``None`` when the store
+        has no such descriptor (a network store)."""
+
+    def close(self) -> None:
+        """Release the reader. Safe to call twice."""
+
+
+class Storage(Protocol):
+    """A blob store keyed by ids the caller makes (see the links port)."""
+
+    async def open_writer(self, blob_id: str, size_hint: int | None) -> BlobWriter:
+        """Start a new blob. ``size_hint`` is the expected size when known,
+        so the store can refuse early with ``StorageFull``."""
+
+    async def open_reader(self, blob_id: str) -> BlobReader:
+        """Open a committed blob, or raise ``BlobNotFound``."""
+
+    async def stat(self, blob_id: str) -> BlobInfo:
+        """Size and metadata of a committed blob, or raise ``BlobNotFound``.
+        O(1): never a directory scan."""
+
+    async def delete(self, blob_id: str) -> None:
+        """Remove a committed blob, or raise ``BlobNotFound``. Open readers
+        keep working until closed."""

@@ -1,0 +1,51 @@
+"""The throttle and clock ports: how fast bytes may move, and what time it is.
+
+Time is read only through ``Clock`` so that rate limits are testable to the
+byte with a fake clock.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Monotonic seconds."""
+
+    def wall(self) -> float:
+        """Wall-clock seconds since the Unix epoch (for creation timestamps)."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Suspend the calling task (never the event loop) for ``seconds``."""
+
+
+class Throttle(Protocol):
+    """A budget of bytes over time for one transfer (which may itself draw on
+    budgets shared with other transfers)."""
+
+    @property
+    def unlimited(self) -> bool:
+        """True when ``acquire`` never waits: callers may then take the fastest
+        path (``sendfile``, large reads) and skip ``acquire`` altogether."""
+
+    @property
+    def chunk_size(self) -> int:
+        """The largest slice worth asking for at once (bytes). Moving data in
+        slices of this size keeps the rate smooth and the buffers small."""
+
+    async def acquire(self, nbytes: int) -> None:
+        """Wait until ``nbytes`` may be moved. Any size is accepted; large
+        requests are split internally, never refused."""
+
+
+class ThrottlePolicy(Protocol):
+    """Where transfers get their throttles. Called once per connection and
+    direction, so a per-connection limit holds across keep-alive requests,
+    while limits shared by all connections live inside the policy."""
+
+    def upload(self) -> Throttle:
+        """The throttle for uploads on a new connection."""
+
+    def download(self) -> Throttle:
+        """The throttle for downloads on a new connection."""

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+
+from adapters.links import ID_LENGTH, LinkIssuer
+from main import Config, ConfigError, describe_limits, parse_config, parse_size
+
+
+@pytest.mark.parametrize("text, value", [
+    ("0", 0), ("1024", 1024), ("10K", 10240), ("10k", 10240), ("2M", 2 << 20), ("1G", 1 << 30),
+    ("1T", 1 << 40), ("512KB", 512 << 10), ("512KiB", 512 << 10), (" 3m ", 3 << 20),
+])
+def test_sizes(text: str, value: int) -> None:
+    assert parse_size(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "-1", "1.5M", "M", "10X", "1e6", "١٢", "KB"])
+def test_bad_sizes(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_size(text)
+
+
+def test_defaults() -> None:
+    config = parse_config([], {})
+    assert config == Config()
+    assert (config.host, config.port, config.storage) == ("0.0.0.0", 8000, "./storage")
+    assert config.max_upload_size == 1 << 30 and config.fsync
+
+
+def test_flags_win_over_environment() -> None:
+    config = parse_config(["--port", "9000", "--download-rate", "200K"],
+                          {"UDS_PORT": "7000", "UDS_UPLOAD_RATE": "1M", "UDS_FSYNC": "never"})
+    assert config.port == 9000
+    assert config.download_rate == 200 << 10
+    assert config.upload_rate == 1 << 20
+    assert not config.fsync
+    assert "204800 B/s per connection" in describe_limits(config)
+
+
+@pytest.mark.parametrize("argv, env, needle", [
+    (["--port", "70000"], {}, "--port"),
+    ([], {"UDS_PORT": "x"}, "UDS_PORT (--port)"),
+    (["--public-url", "ftp://x"], {}, "--public-url"),
+    (["--public-url", "http://h/?q=1"], {}, "--public-url"),
+    (["--log-level", "loud"], {}, "--log-level"),
+    (["--body-timeout", "0"], {}, "--body-timeout"),
+    (["--body-timeout", "nan"], {}, "--body-timeout"),
+    (["--max-connections", "0"], {}, "--max-connections"),
+    (["--fsync", "sometimes"], {}, "--fsync"),
+    (["--host", " "], {}, "--host"),
+])
+def test_bad_values_name_the_flag(argv: list[str], env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(argv, env)
+    assert needle in str(caught.value)
+
+
+def test_public_url_is_normalised_and_wins_over_the_origin() -> None:
+    config = parse_config(["--public-url", "https://files.example.com/base/"], {})
+    assert config.public_url == "https://files.example.com/base"
+    links = LinkIssuer(config.public_url)
+    assert links.check_url("abc", "http://ignored:1") == "https://files.example.com/base/check/abc"
+    assert LinkIssuer().download_url("abc", "http://h:1") == "http://h:1/download/abc"
+
+
+def test_ids_are_random_128_bit_and_validated_exactly() -> None:
+    links = LinkIssuer()
+    ids = {links.new_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for new_id in ids:
+        assert len(new_id) == ID_LENGTH and links.is_valid_id(new_id)
+    sample = next(iter(ids))
+    for bad in [sample.upper(), sample[:-1], sample + "a", "../" + sample[3:], sample[:-1] + "/", ""]:
+        assert not links.is_valid_id(bad)

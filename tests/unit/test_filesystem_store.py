@@ -1,0 +1,150 @@
+"""What the filesystem store promises beyond the shared contract."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from adapters.storage.filesystem import MAGIC, TRAILER, FileSystemStore, StorageUnavailable
+from ports.storage import BlobNotFound, StorageFull
+
+
+def test_layout_is_sharded_and_single_file(tmp_path: Path) -> None:
+    store = FileSystemStore(tmp_path)
+    store.prepare()
+
+    async def scenario() -> None:
+        writer = await store.open_writer("abcdef", None)
+        await writer.write(b"data")
+        assert len(list((tmp_path / "tmp").iterdir())) == 1
+        await writer.commit({"name": "n"})
+
+    asyncio.run(scenario())
+    blob = tmp_path / "objects" / "ab" / "abcdef"
+    raw = blob.read_bytes()
+    assert raw.startswith(b"data") and raw.endswith(TRAILER.pack(MAGIC, len(raw) - 4 - TRAILER.size))
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_prepare_removes_leftover_temporary_files(tmp_path: Path) -> None:
+    (tmp_path / "tmp").mkdir(parents=True)
+    (tmp_path / "tmp" / "abc.1234.part").write_bytes(b"half an upload")
+    store = FileSystemStore(tmp_path)
+    assert store.prepare() == 1
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_unusable_directory_is_reported(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StorageUnavailable) as caught:
+        FileSystemStore(blocker / "store").prepare()
+    assert "not usable" in str(caught.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only directories")
+def test_read_only_directory_is_reported(tmp_path: Path) -> None:  # pragma: no cover - CI runs as root
+    tmp_path.chmod(0o500)
+    with pytest.raises(StorageUnavailable):
+        FileSystemStore(tmp_path / "store").prepare()
+
+
+@pytest.mark.parametrize("blob_id", ["../x", "a/b", "..", ".hidden", "a\x00b", "x" * 200, ""])
+def test_ids_that_are_not_plain_names_never_touch_the_disk(tmp_path: Path, blob_id: str) -> None:
+    store = FileSystemStore(tmp_path / "s")
+    store.prepare()
+
+    async def scenario() -> None:
+        with pytest.raises(BlobNotFound):
+            await store.stat(blob_id)
+        with pytest.raises(BlobNotFound):
+            await store.open_writer(blob_id, None)
+
+    asyncio.run(scenario())
+
+
+def test_corrupt_blobs_are_errors_not_data(tmp_path: Path) -> None:
+    store = FileSystemStore(tmp_path)
+    store.prepare()
+    (tmp_path / "objects" / "ba").mkdir()
+    (tmp_path / "objects" / "ba" / "bad").write_bytes(b"no trailer here at all")
+    (tmp_path / "objects" / "ba" / "bad2").write_bytes(b"{" + TRAILER.pack(MAGIC, 1))
+    (tmp_path / "objects" / "ba" / "bad3").write_bytes(b"x")
+
+    async def scenario() -> None:
+        for name in ("bad", "bad2", "bad3"):
+            with pytest.raises(OSError):
+                await store.stat(name)
+
+    asyncio.run(scenario())
+
+
+def test_large_metadata_beyond_one_tail_read(tmp_path: Path) -> None:
+    store = FileSystemStore(tmp_path)
+    store.prepare()
+    metadata = {"name": "n" * 10_000}
+
+    async def scenario() -> None:
+        writer = await store.open_writer("big", None)
+        await writer.write(b"abc")
+        await writer.commit(metadata)
+        info = await store.stat("big")
+        assert info.size == 3 and dict(info.metadata) == metadata
+
+    asyncio.run(scenario())
+
+
+def test_min_free_space_refuses_before_writing(tmp_path: Path) -> None:
+    free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    store = FileSystemStore(tmp_path, min_free_space=free // 2)
+    store.prepare()
+
+    async def scenario() -> None:
+        with pytest.raises(StorageFull):
+            await store.open_writer("x1", free)  # would cross the floor: refused up front
+        writer = await store.open_writer("x2", 10)
+        await writer.write(b"ok")
+        await writer.commit({})
+
+    asyncio.run(scenario())
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_reader_exposes_a_descriptor_for_sendfile(tmp_path: Path) -> None:
+    store = FileSystemStore(tmp_path, fsync=False)
+    store.prepare()
+
+    async def scenario() -> None:
+        writer = await store.open_writer("fd1", None)
+        await writer.write(b"0123456789")
+        await writer.commit({})
+        reader = await store.open_reader("fd1")
+        fd = reader.fileno()
+        assert fd is not None and os.pread(fd, 4, 3) == b"3456"
+        reader.close()
+
+    asyncio.run(scenario())
+
+
+def test_abort_while_a_write_is_in_flight_closes_after_it(tmp_path: Path) -> None:
+    store = FileSystemStore(tmp_path)
+    store.prepare()
+
+    async def scenario() -> None:
+        writer = await store.open_writer("race", None)
+        task = asyncio.ensure_future(writer.write(b"x" * (4 << 20)))
+        await asyncio.sleep(0)
+        task.cancel()
+        await writer.abort()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(100):
+            if not list((tmp_path / "tmp").iterdir()):
+                break
+            await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    assert list((tmp_path / "tmp").iterdir()) == []

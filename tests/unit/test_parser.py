@@ -1,0 +1,276 @@
+"""The sans-I/O parser, fed raw bytes, split at every possible boundary."""
+
+from __future__ import annotations
+
+from dataclasses import astuple
+from typing import Iterable
+
+import pytest
+
+from adapters.http.parser import (
+    CLOSED,
+    END_OF_MESSAGE,
+    NEED_DATA,
+    Data,
+    IncompleteMessage,
+    ParseError,
+    Request,
+    RequestParser,
+)
+
+Summary = list[object]
+
+
+def drain(parser: RequestParser, out: Summary, max_data: int = 1 << 20) -> None:
+    while True:
+        event = parser.next_event(max_data)
+        if event is NEED_DATA or event is CLOSED:
+            if event is CLOSED:
+                out.append("closed")
+            return
+        if isinstance(event, Data):
+            if out and isinstance(out[-1], bytes):
+                out[-1] += event.data
+            else:
+                out.append(event.data)
+        elif isinstance(event, Request):
+            out.append(event)
+        else:
+            assert event is END_OF_MESSAGE
+            out.append("end")
+
+
+def parse(pieces: Iterable[bytes], eof: bool = False, **limits: int) -> Summary:
+    parser = RequestParser(**limits)
+    out: Summary = []
+    for piece in pieces:
+        parser.feed(piece)
+        drain(parser, out)
+    if eof:
+        parser.feed_eof()
+        drain(parser, out)
+    return out
+
+
+def splits(raw: bytes) -> Iterable[list[bytes]]:
+    """The whole, every two-piece split, and byte by byte."""
+    yield [raw]
+    for i in range(1, len(raw)):
+        yield [raw[:i], raw[i:]]
+    yield [raw[i:i + 1] for i in range(len(raw))]
+
+
+def comparable(events: Summary) -> list[object]:
+    return [astuple(e) if isinstance(e, Request) else e for e in events]
+
+
+def same_at_every_split(raw: bytes, eof: bool = False) -> Summary:
+    expected = parse([raw], eof)
+    for pieces in splits(raw):
+        assert comparable(parse(pieces, eof)) == comparable(expected), pieces
+    return expected
+
+
+def error_at_every_split(raw: bytes, status: int, eof: bool = False, **limits: int) -> None:
+    for pieces in splits(raw):
+        with pytest.raises(ParseError) as caught:
+            parse(pieces, eof, **limits)
+        assert caught.value.status == status, (pieces, caught.value.message)
+
+
+def test_simple_get() -> None:
+    [request, end] = same_at_every_split(b"GET /check/abc?x=1 HTTP/1.1\r\nHost: example.com:8000\r\n\r\n")
+    assert isinstance(request, Request)
+    assert (request.method, request.path, request.query, request.version) == ("GET", "/check/abc", "x=1", "1.1")
+    assert request.host == "example.com:8000"
+    assert request.keep_alive and not request.has_body and end == "end"
+
+
+def test_content_length_body() -> None:
+    events = same_at_every_split(b"POST /upload/ HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world")
+    assert isinstance(events[0], Request) and events[0].content_length == 11
+    assert events[1:] == [b"hello world", "end"]
+
+
+def test_chunked_body_with_extensions_and_trailers() -> None:
+    raw = (b"POST /upload/ HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"5;name=value\r\nhello\r\n6\r\n world\r\nA \r\n0123456789\r\n0\r\nX-Trailer: ignored\r\n\r\n")
+    events = same_at_every_split(raw)
+    assert isinstance(events[0], Request) and events[0].chunked and events[0].content_length is None
+    assert events[1:] == [b"hello world0123456789", "end"]
+
+
+def test_pipelined_requests_come_out_in_order() -> None:
+    raw = (b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+           b"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyz"
+           b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n")
+    events = same_at_every_split(raw)
+    paths = [e.path for e in events if isinstance(e, Request)]
+    assert paths == ["/a", "/b", "/c"]
+    assert [e for e in events if not isinstance(e, Request)] == ["end", b"xyz", "end", "end"]
+
+
+def test_bare_lf_line_endings_and_leading_blank_lines() -> None:
+    [request, end] = same_at_every_split(b"\r\n\r\nGET / HTTP/1.1\nHost: h\n\n")
+    assert isinstance(request, Request) and request.path == "/" and end == "end"
+
+
+def test_data_events_respect_max_data() -> None:
+    parser = RequestParser()
+    parser.feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789")
+    assert isinstance(parser.next_event(), Request)
+    sizes = []
+    while isinstance(event := parser.next_event(3), Data):
+        sizes.append(len(event.data))
+    assert sizes == [3, 3, 3, 1] and event is END_OF_MESSAGE
+
+
+def test_keep_alive_rules() -> None:
+    def request(raw: bytes) -> Request:
+        [req, _] = parse([raw])
+        assert isinstance(req, Request)
+        return req
+
+    assert not request(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").keep_alive
+    assert not request(b"GET / HTTP/1.0\r\n\r\n").keep_alive
+    assert request(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive
+    assert request(b"GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n").expect_continue
+    assert not request(b"GET / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n").expect_continue
+    assert request(b"GET / HTTP/1.2\r\nHost: h\r\n\r\n").version == "1.1"
+    assert request(b"GET http://h:1/x?y HTTP/1.1\r\nHost: h\r\n\r\n").path == "/x"
+    assert request(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").path == "*"
+
+
+def test_repeated_identical_content_lengths_are_one() -> None:
+    [req, body, end] = parse([b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n\r\nab"])
+    assert isinstance(req, Request) and req.content_length == 2 and body == b"ab"
+
+
+def test_repeated_headers_are_joined() -> None:
+    [req, _] = parse([b"GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: 2\r\n\r\n"])
+    assert isinstance(req, Request) and req.headers["x-a"] == "1, 2"
+
+
+@pytest.mark.parametrize("raw, status", [
+    (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+    (b"GET / HTTP/0.9\r\nHost: h\r\n\r\n", 505),
+    (b"GET / HTTP/1.x\r\nHost: h\r\n\r\n", 505),
+    (b"GET / FOO/1.1\r\nHost: h\r\n\r\n", 400),
+    (b"GET /\r\nHost: h\r\n\r\n", 400),
+    (b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    (b"G@T / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    (b"GET /a\x01b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    (b"GET nothing HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\n\r\n", 400),  # no Host
+    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: bad host\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nName : x\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nX: a\x00b\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +1\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1, 2\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n", 413),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 400),
+    (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+])
+def test_malformed_heads_are_refused_with_the_right_status(raw: bytes, status: int) -> None:
+    error_at_every_split(raw, status)
+
+
+@pytest.mark.parametrize("body", [
+    b"x\r\nhello\r\n0\r\n\r\n",          # not hex
+    b"\r\nhello\r\n0\r\n\r\n",           # empty size
+    b"-5\r\nhello\r\n0\r\n\r\n",         # sign
+    b"5\r\nhelloXY0\r\n\r\n",            # no CRLF after the data
+    b"11111111111111111\r\n",           # 17 hex digits
+    b"5\r\nhello\r\n0\r\n folded\r\n\r\n",  # folded trailer
+])
+def test_bad_chunked_bodies_are_400(body: bytes) -> None:
+    head = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    error_at_every_split(head + body, 400)
+
+
+def test_request_line_too_long_is_414_even_before_it_ends() -> None:
+    error_at_every_split(b"GET /" + b"a" * 100 + b" HTTP/1.1\r\nHost: h\r\n\r\n", 414, max_request_line=64)
+    with pytest.raises(ParseError) as caught:
+        parse([b"GET /" + b"a" * 200], max_request_line=64)
+    assert caught.value.status == 414
+
+
+def test_header_section_too_large_is_431() -> None:
+    raw = b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"v" * 200 + b"\r\n\r\n"
+    error_at_every_split(raw, 431, max_header_bytes=128)
+    with pytest.raises(ParseError) as caught:  # refused before the head ends
+        parse([b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"v" * 300], max_header_bytes=128)
+    assert caught.value.status == 431
+
+
+def test_too_many_headers_is_431() -> None:
+    raw = b"GET / HTTP/1.1\r\nHost: h\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(10)) + b"\r\n"
+    error_at_every_split(raw, 431, max_headers=5)
+    assert isinstance(parse([raw], max_headers=11)[0], Request)
+
+
+def test_trailers_too_large_are_431() -> None:
+    raw = (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+           + b"X-T: " + b"v" * 500 + b"\r\n\r\n")
+    error_at_every_split(raw, 431, max_header_bytes=256)
+
+
+def test_chunk_size_line_too_long_is_400() -> None:
+    raw = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;" + b"e" * 200 + b"\r\nhello\r\n0\r\n\r\n"
+    error_at_every_split(raw, 400, max_chunk_line=64)
+
+
+def test_clean_close_between_requests() -> None:
+    assert parse([b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"], eof=True)[-1] == "closed"
+    assert parse([], eof=True) == ["closed"]
+
+
+def test_close_in_the_middle_of_a_head_is_400() -> None:
+    with pytest.raises(ParseError) as caught:
+        parse([b"GET / HTTP/1.1\r\nHo"], eof=True)
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize("raw", [
+    b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc",
+    b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+    b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+])
+def test_close_in_the_middle_of_a_body_is_incomplete(raw: bytes) -> None:
+    with pytest.raises(IncompleteMessage):
+        parse([raw], eof=True)
+
+
+def test_after_an_error_the_parser_stays_failed() -> None:
+    parser = RequestParser()
+    parser.feed(b"BAD\r\n\r\n")
+    with pytest.raises(ParseError):
+        parser.next_event()
+    parser.feed(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    with pytest.raises(ParseError):
+        parser.next_event()
+
+
+def test_partial_head_and_buffer_introspection() -> None:
+    parser = RequestParser()
+
+    def partial() -> bool:  # a call, so that mypy does not narrow the property
+        return parser.has_partial_head
+
+    assert parser.at_message_start and not partial()
+    parser.feed(b"\r\n")
+    assert not partial()
+    parser.feed(b"GE")
+    assert partial() and parser.buffered == 4
+    assert parser.next_event() is NEED_DATA

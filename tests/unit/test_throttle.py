@@ -1,0 +1,212 @@
+"""Token buckets on the fake clock, to the byte."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, Coroutine
+
+import pytest
+
+from adapters.throttle import UNLIMITED, RateLimits, ThrottleChain, TokenBucket, default_burst
+from ports.throttle import Throttle
+from tests.fakes import FakeClock
+
+
+def in_virtual_time(scenario: Callable[[FakeClock], Coroutine[Any, Any, None]]) -> None:
+    clock = FakeClock()
+    asyncio.run(scenario(clock))
+
+
+async def move(throttle: Throttle, total: int, piece: int) -> None:
+    while total > 0:
+        n = min(piece, total)
+        await throttle.acquire(n)
+        total -= n
+
+
+@pytest.mark.parametrize("rate, burst, total, piece", [
+    (200_000, 65_536, 1_000_000, 20_000),
+    (200_000, 65_536, 1_000_000, 65_536),
+    (10_000, 65_536, 500_000, 1_000),
+    (1_000_000, 100_000, 5_000_000, 250_000),  # pieces larger than the burst are split
+    (7, 3, 100, 1),
+])
+def test_moving_n_bytes_takes_exactly_n_minus_burst_over_rate(rate: int, burst: int, total: int,
+                                                              piece: int) -> None:
+    async def scenario(clock: FakeClock) -> None:
+        bucket = TokenBucket(rate, burst, clock)
+        start = clock.now()
+        await clock.run(move(bucket, total, piece))
+        assert clock.now() - start == pytest.approx((total - burst) / rate, abs=1e-9)
+
+    in_virtual_time(scenario)
+
+
+def test_a_transfer_within_the_burst_does_not_wait() -> None:
+    async def scenario(clock: FakeClock) -> None:
+        bucket = TokenBucket(1000, 5000, clock)
+        await clock.run(move(bucket, 5000, 100))
+        assert clock.sleeps == []
+        await clock.run(bucket.acquire(1))
+        assert clock.sleeps == [pytest.approx(0.001)]
+
+    in_virtual_time(scenario)
+
+
+def test_an_idle_bucket_refills_to_the_burst_and_no_more() -> None:
+    async def scenario(clock: FakeClock) -> None:
+        bucket = TokenBucket(1000, 2000, clock)
+        await clock.run(move(bucket, 2000, 2000))  # empty it
+        clock.time += 100.0  # idle long enough to refill many times over
+        start = clock.now()
+        await clock.run(move(bucket, 6000, 500))
+        assert clock.now() - start == pytest.approx((6000 - 2000) / 1000, abs=1e-9)
+
+    in_virtual_time(scenario)
+
+
+def test_requests_larger_than_the_burst_are_split_not_refused() -> None:
+    async def scenario(clock: FakeClock) -> None:
+        bucket = TokenBucket(1000, 100, clock)
+        start = clock.now()
+        await clock.run(bucket.acquire(10_100))
+        assert clock.now() - start == pytest.approx(10.0, abs=1e-9)
+        assert all(s <= 0.1 + 1e-9 for s in clock.sleeps)
+
+    in_virtual_time(scenario)
+
+
+def test_per_connection_and_total_buckets_compose() -> None:
+    async def scenario(clock: FakeClock) -> None:
+        # The total is the tighter limit: it decides.
+        own = TokenBucket(100_000, 10_000, clock)
+        shared = TokenBucket(50_000, 10_000, clock)
+        chain = ThrottleChain([own, shared])
+        start = clock.now()
+        await clock.run(move(chain, 510_000, 5_000))
+        assert clock.now() - start == pytest.approx((510_000 - 10_000) / 50_000, abs=1e-9)
+        # The connection's own limit is the tighter one: it decides.
+        own = TokenBucket(20_000, 10_000, clock)
+        shared = TokenBucket(50_000, 10_000, clock)
+        chain = ThrottleChain([own, shared])
+        start = clock.now()
+        await clock.run(move(chain, 210_000, 5_000))
+        assert clock.now() - start == pytest.approx((210_000 - 10_000) / 20_000, abs=1e-9)
+
+    in_virtual_time(scenario)
+
+
+def test_two_connections_each_obey_their_own_limit_and_together_the_total() -> None:
+    async def scenario(clock: FakeClock) -> None:
+        shared = TokenBucket(60_000, 10_000, clock)
+        a = ThrottleChain([TokenBucket(40_000, 10_000, clock), shared])
+        b = ThrottleChain([TokenBucket(40_000, 10_000, clock), shared])
+        start = clock.now()
+        await clock.run(move(a, 300_000, 5_000), move(b, 300_000, 5_000))
+        elapsed = clock.now() - start
+        # 600,000 bytes through a 60,000 B/s shared bucket: ~10 s; each alone would need 7.25 s at 40,000 B/s.
+        assert elapsed == pytest.approx((600_000 - 10_000) / 60_000, rel=0.01)
+
+    in_virtual_time(scenario)
+
+
+@pytest.mark.parametrize("consumers", [2, 4, 10])
+def test_a_shared_bucket_is_shared_fairly(consumers: int) -> None:
+    rate, slice_size = 400_000, 10_000
+
+    async def scenario(clock: FakeClock) -> None:
+        shared = TokenBucket(rate, default_burst(rate), clock)
+        received = [0] * consumers
+        window: list[list[int]] = []
+        start = clock.now()
+
+        async def consumer(index: int) -> None:
+            while clock.now() - start < 5.0:
+                await shared.acquire(slice_size)
+                received[index] += slice_size
+
+        async def sampler() -> None:
+            # Snapshot at 1 s and at 5 s: fairness is judged on what moved between.
+            await clock.sleep(1.0)
+            window.append(list(received))
+            await clock.sleep(4.0)
+            window.append(list(received))
+
+        await clock.run(sampler(), *(consumer(i) for i in range(consumers)))
+        moved = [after - before for before, after in zip(window[0], window[1])]
+        fair = sum(moved) / consumers
+        assert all(abs(m - fair) <= 0.05 * fair for m in moved), moved
+        assert sum(moved) == pytest.approx(rate * 4.0, rel=0.05)
+
+    in_virtual_time(scenario)
+
+
+def test_a_late_joiner_is_not_starved() -> None:
+    rate, slice_size = 100_000, 5_000
+
+    async def scenario(clock: FakeClock) -> None:
+        shared = TokenBucket(rate, 10_000, clock)
+        early_bytes = 0
+        late_bytes = 0
+        start = clock.now()
+
+        async def early() -> None:
+            nonlocal early_bytes
+            while clock.now() - start < 6.0:
+                await shared.acquire(slice_size)
+                early_bytes += slice_size
+
+        async def late() -> None:
+            nonlocal late_bytes
+            await clock.sleep(3.0)
+            joined = clock.now()
+            while clock.now() - joined < 3.0:
+                await shared.acquire(slice_size)
+                late_bytes += slice_size
+
+        await clock.run(early(), late())
+        # Over the three shared seconds the late joiner gets about half of 300 kB.
+        assert late_bytes == pytest.approx(150_000, rel=0.05)
+
+    in_virtual_time(scenario)
+
+
+def test_unlimited_and_chain_properties() -> None:
+    clock = FakeClock()
+    assert UNLIMITED.unlimited
+    assert ThrottleChain([UNLIMITED, UNLIMITED]).unlimited
+    bucket = TokenBucket(200_000, 65_536, clock)
+    assert not bucket.unlimited
+    assert bucket.chunk_size == 25_000  # an eighth of a second
+    assert TokenBucket(10_000, 65_536, clock).chunk_size == 16 * 1024
+    assert TokenBucket(10_000, 4_096, clock).chunk_size == 4_096  # never above the burst
+    chain = ThrottleChain([UNLIMITED, bucket])
+    assert not chain.unlimited and chain.chunk_size == bucket.chunk_size
+    with pytest.raises(ValueError):
+        TokenBucket(0, 10, clock)
+
+
+def test_default_burst() -> None:
+    assert default_burst(10_000) == 65_536
+    assert default_burst(10_000_000) == 1_000_000
+
+
+def test_rate_limits_hand_out_fresh_own_buckets_and_one_shared() -> None:
+    async def scenario(clock: FakeClock) -> None:
+        limits = RateLimits(clock, download_rate=100_000, total_download_rate=150_000)
+        assert limits.upload().unlimited
+        a, b = limits.download(), limits.download()
+        assert a is not b
+        start = clock.now()
+        # Each connection alone is held to 100 kB/s, both together to 150 kB/s.
+        await clock.run(move(a, 515_000, 10_000), move(b, 515_000, 10_000))
+        assert clock.now() - start == pytest.approx((1_030_000 - 65_536) / 150_000, rel=0.02)
+
+        only_total = RateLimits(clock, total_upload_rate=50_000)
+        assert only_total.upload() is only_total.upload()
+        only_own = RateLimits(clock, upload_rate=50_000, burst=1_000)
+        start = clock.now()
+        await clock.run(move(only_own.upload(), 51_000, 1_000))
+        assert clock.now() - start == pytest.approx(1.0, abs=1e-9)
+
+    in_virtual_time(scenario)
