@@ -25,6 +25,7 @@ from adapters.http.connection import TransportConfig
 from adapters.http.routes import Routes
 from adapters.http.server import HttpServer
 from adapters.links import LinkIssuer
+from adapters.prefork import run_workers
 from adapters.storage.filesystem import FileSystemStore, StorageUnavailable
 from adapters.throttle import RateLimits
 from domain.services import CheckService, DownloadService, UploadService
@@ -124,6 +125,7 @@ class Config:
     fsync: bool = True
     min_free_space: int = 64 << 20
     log_level: str = "INFO"
+    workers: int = 1
 
 
 # flag -> (parser, metavar, help). Every flag has a UDS_<NAME> twin.
@@ -154,6 +156,9 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], str, str]] = {
     "fsync": (parse_fsync, "always|never", "fsync each upload before answering 201 (default always)"),
     "min_free_space": (parse_size, "BYTES", "refuse uploads (507) that would leave less free disk (default 64M)"),
     "log_level": (parse_log_level, "LEVEL", "debug, info, warning or error (default info)"),
+    "workers": (parse_positive, "N",
+                "processes serving the one listening socket, for multi-core machines (default 1); "
+                "total rates are split evenly between them"),
 }
 
 
@@ -209,15 +214,17 @@ def describe_limits(config: Config) -> str:
             f"max upload {config.max_upload_size or 'unlimited'} bytes")
 
 
-async def serve(config: Config, store: FileSystemStore, sock: socket.socket) -> None:
+async def serve(config: Config, store: FileSystemStore, sock: socket.socket, announce: bool = True) -> None:
     clock = AsyncioClock()
     links = LinkIssuer(config.public_url)
+    # Each worker process holds its own buckets: a total rate is split evenly
+    # between workers, so together they never exceed it.
     limits = RateLimits(
         clock,
         upload_rate=config.upload_rate,
         download_rate=config.download_rate,
-        total_upload_rate=config.total_upload_rate,
-        total_download_rate=config.total_download_rate,
+        total_upload_rate=_share(config.total_upload_rate, config.workers),
+        total_download_rate=_share(config.total_download_rate, config.workers),
         burst=config.burst,
     )
     routes = Routes(
@@ -239,12 +246,20 @@ async def serve(config: Config, store: FileSystemStore, sock: socket.socket) -> 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    log.info("listening on http://%s:%d", shown, port)
+    if announce:
+        log.info("listening on %s", listening_url(sock))
     await stop.wait()
     await server.shutdown()
     log.info("stopped")
+
+
+def _share(total_rate: int, workers: int) -> int:
+    return max(1, total_rate // workers) if total_rate else 0
+
+
+def listening_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -273,8 +288,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("storage %s (%d leftover temporary file(s) removed), fsync %s",
              store.root.resolve(), removed, "always" if config.fsync else "never")
     log.info("limits: %s", describe_limits(config))
-    asyncio.run(serve(config, store, sock))
-    return 0
+    if config.workers == 1:
+        asyncio.run(serve(config, store, sock))
+        return 0
+
+    def worker(index: int) -> int:
+        asyncio.run(serve(config, store, sock, announce=False))
+        return 0
+
+    log.info("listening on %s with %d workers", listening_url(sock), config.workers)
+    code = run_workers(config.workers, worker)
+    log.info("stopped")
+    return code
 
 
 if __name__ == "__main__":
