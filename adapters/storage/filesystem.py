@@ -40,6 +40,7 @@ TRAILER = struct.Struct(">8sQ")
 TAIL_READ = 4096  # one pread of the tail usually covers metadata and trailer
 WRITE_BUFFER = 1 << 20
 MAX_METADATA = 1 << 20
+INFO_CACHE_SIZE = 10_000  # parsed metadata kept per process (a few hundred bytes each)
 SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}\Z")
 T = TypeVar("T")
 
@@ -140,6 +141,8 @@ class FileSystemStore:
     ) -> None:
         self.root = Path(root)
         self._objects = self.root / "objects"
+        self._objects_dir = str(self._objects)
+        self._info_cache: dict[str, tuple[tuple[int, int, int, int], BlobInfo]] = {}
         self._tmp = self.root / "tmp"
         self._fsync = fsync
         self._min_free = min_free_space
@@ -174,9 +177,10 @@ class FileSystemStore:
 
     # -- helpers --------------------------------------------------------------
 
-    def _path(self, blob_id: str) -> Path:
+    def _path(self, blob_id: str) -> str:
+        # Plain string joins: this runs for every check and download.
         blob_id = _check_id(blob_id)
-        return self._objects / blob_id[:2] / blob_id
+        return f"{self._objects_dir}/{blob_id[:2]}/{blob_id}"
 
     def _free_bytes(self) -> int:
         st = os.statvfs(self.root)
@@ -190,12 +194,32 @@ class FileSystemStore:
         try:
             fd = os.open(self._path(blob_id), os.O_RDONLY | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
+            self._info_cache.pop(blob_id, None)
             raise BlobNotFound(blob_id) from None
         try:
-            return fd, _read_info(fd)
+            return fd, self._info(blob_id, os.fstat(fd), fd)
         except BaseException:
             os.close(fd)
             raise
+
+    def _info(self, blob_id: str, st: os.stat_result, fd: int | None) -> BlobInfo:
+        """The blob's info from the cache when the file is still the one that
+        was parsed (same device, inode, size and mtime: committed blobs are
+        never modified in place, only replaced or removed), else parsed from
+        ``fd`` (opened here when ``None``) and cached."""
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        cached = self._info_cache.get(blob_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        if fd is None:
+            fd, info = self._open_blob(blob_id)
+            os.close(fd)
+            return info
+        info = _read_info(fd)
+        if len(self._info_cache) >= INFO_CACHE_SIZE:
+            del self._info_cache[next(iter(self._info_cache))]  # oldest first
+        self._info_cache[blob_id] = (key, info)
+        return info
 
     # -- the port -------------------------------------------------------------
 
@@ -216,15 +240,18 @@ class FileSystemStore:
         return FileBlobReader(_ThreadedFd(fd, self._executor), info)
 
     async def stat(self, blob_id: str) -> BlobInfo:
-        # Runs on the event loop on purpose: an open and a 4 KiB pread of a
-        # cached inode take microseconds, a thread-pool round trip takes more.
-        fd, info = self._open_blob(blob_id)
-        os.close(fd)
-        return info
+        # Runs on the event loop on purpose: one stat() of a cached inode
+        # takes a microsecond or two, a thread-pool round trip far more.
+        try:
+            st = os.stat(self._path(blob_id))
+        except (FileNotFoundError, NotADirectoryError):
+            self._info_cache.pop(blob_id, None)
+            raise BlobNotFound(blob_id) from None
+        return self._info(blob_id, st, None)
 
     async def delete(self, blob_id: str) -> None:
         try:
-            self._path(blob_id).unlink()
+            os.unlink(self._path(blob_id))
         except FileNotFoundError:
             raise BlobNotFound(blob_id) from None
 
@@ -232,7 +259,7 @@ class FileSystemStore:
 
     def _publish(self, tmp_path: Path, blob_id: str) -> None:
         final = self._path(blob_id)
-        shard = final.parent
+        shard = self._objects / blob_id[:2]
         if not shard.is_dir():
             shard.mkdir(exist_ok=True)
             if self._fsync:

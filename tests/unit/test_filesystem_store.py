@@ -148,3 +148,42 @@ def test_abort_while_a_write_is_in_flight_closes_after_it(tmp_path: Path) -> Non
 
     asyncio.run(scenario())
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_metadata_cache_never_serves_a_stale_or_removed_blob(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import adapters.storage.filesystem as filesystem
+
+    monkeypatch.setattr(filesystem, "INFO_CACHE_SIZE", 3)
+    store = FileSystemStore(tmp_path, fsync=False)
+    store.prepare()
+
+    async def put(blob_id: str, data: bytes, name: str) -> None:
+        writer = await store.open_writer(blob_id, None)
+        await writer.write(data)
+        await writer.commit({"name": name})
+
+    async def scenario() -> None:
+        await put("cached", b"one", "first")
+        assert (await store.stat("cached")).metadata["name"] == "first"
+        assert (await store.stat("cached")).metadata["name"] == "first"  # served from the cache
+        await put("cached", b"second!", "second")  # replaced under the same id: a new inode
+        info = await store.stat("cached")
+        assert info.metadata["name"] == "second" and info.size == 7
+        reader = await store.open_reader("cached")
+        assert reader.info.metadata["name"] == "second"
+        reader.close()
+        path = tmp_path / "objects" / "ca" / "cached"
+        raw = path.read_bytes()
+        path.write_bytes(b"X" + raw[1:] + b"garbage")  # modified in place: size and mtime change
+        with pytest.raises(OSError):
+            await store.stat("cached")
+        path.unlink()
+        with pytest.raises(BlobNotFound):
+            await store.stat("cached")
+        for i in range(10):
+            await put(f"many{i}", b"x", str(i))
+            await store.stat(f"many{i}")
+        assert len(store._info_cache) <= 3
+        assert (await store.stat("many0")).metadata["name"] == "0"  # evicted entries are parsed again
+
+    asyncio.run(scenario())
