@@ -274,7 +274,9 @@ class HttpConnection(asyncio.Protocol):
     async def next_event(self, max_data: int, timeout: float, error: type[TimeoutError]) -> Event:
         """The parser's next event, waiting up to ``timeout`` for bytes that
         make progress (else ``error``). Raises ``ParseError``,
-        ``IncompleteMessage`` and ``ConnectionError``."""
+        ``IncompleteMessage`` and ``ConnectionError``. Returns ``NEED_DATA``
+        only when ``begin_shutdown`` woke a connection idle between requests,
+        so that the caller closes it now rather than at the keep-alive timeout."""
         while True:
             event = self.parser.next_event(max_data)
             if event is not NEED_DATA:
@@ -286,6 +288,8 @@ class HttpConnection(asyncio.Protocol):
             if self.lost:
                 raise IncompleteMessage("connection lost")
             await self._wait_for_data(timeout, error)
+            if self.draining and self.idle:
+                return NEED_DATA
 
     async def _next_request(self, first: bool) -> Request | None:
         """The next request, or ``None`` when the peer went away or stayed
@@ -323,7 +327,7 @@ class HttpConnection(asyncio.Protocol):
                 return event
             if event is CLOSED:
                 return None
-            # NEED_DATA is handled inside next_event; nothing else can come here.
+            # NEED_DATA: shutdown began; the loop closes the connection unless a request has begun.
 
     # -- writing ------------------------------------------------------------------------
 

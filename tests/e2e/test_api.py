@@ -252,6 +252,20 @@ def test_sigterm_exits_zero(make_service: ServiceFactory) -> None:
     assert "stopped" in service.log()
 
 
+def test_sigterm_closes_idle_keep_alive_connections_at_once(make_service: ServiceFactory) -> None:
+    # A client (browser, connection pool) holding a connection between requests must not hold up the
+    # shutdown: a container engine kills the service (exit 137) when stopping takes longer than its grace.
+    service = make_service("--keepalive-timeout", "60", "--shutdown-timeout", "5")
+    with socket.create_connection((service.host, service.port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert service.stop(signal.SIGTERM) == 0
+        answer += read_all(sock, 5)  # to the end: the server closed the connection
+    assert answer.endswith(b'"ok"}')
+    assert "1 connection(s), 0 busy" in service.log() and "shutdown timeout" not in service.log()
+
+
 def test_bad_flag_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--download-rate", "fast"],
                             capture_output=True, text=True, timeout=30)

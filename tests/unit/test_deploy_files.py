@@ -1,0 +1,32 @@
+"""The deployment files name only real settings with valid values: a renamed
+flag or a typo in a UDS_* variable would otherwise be ignored silently by the
+container (unknown variables are not an error)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from main import OPTIONS, parse_config
+
+ROOT = Path(__file__).resolve().parents[2]
+VARIABLE = re.compile(r"\bUDS_[A-Z_]+\b")
+COMPOSE_SETTING = re.compile(r'^\s+(UDS_[A-Z_]+):\s*"([^"]*)"\s*$', re.MULTILINE)
+
+
+@pytest.mark.parametrize("name", ["Dockerfile", "compose.yaml", "README.md"])
+def test_every_uds_variable_is_the_twin_of_a_flag(name: str) -> None:
+    used = set(VARIABLE.findall((ROOT / name).read_text()))
+    known = {"UDS_" + option.upper() for option in OPTIONS}
+    assert used, f"{name} names no UDS_* variable"
+    assert used <= known, f"{name} names unknown settings: {sorted(used - known)}"
+
+
+def test_compose_example_values_are_valid() -> None:
+    settings = dict(COMPOSE_SETTING.findall((ROOT / "compose.yaml").read_text()))
+    assert {"UDS_UPLOAD_RATE", "UDS_DOWNLOAD_RATE", "UDS_TOTAL_UPLOAD_RATE", "UDS_TOTAL_DOWNLOAD_RATE",
+            "UDS_MAX_UPLOAD_SIZE", "UDS_PUBLIC_URL"} <= set(settings)
+    config = parse_config([], settings)
+    assert config.download_rate == 1 << 20 and config.total_download_rate == 10 << 20
