@@ -181,13 +181,16 @@ class RequestParser:
                 return CLOSED
             # The blank line may straddle what came so far and what comes next.
             self._scanned = max(0, len(buf) - 2)
+            # A final CR may begin a line ending, which the limits do not
+            # count: a head is refused at the same size however it arrives.
+            pending_cr = 1 if buf.endswith(b"\r") else 0
             first_eol = buf.find(b"\n", 0, self.max_request_line + 2)
             if first_eol < 0:
-                if len(buf) > self.max_request_line:
+                if len(buf) - pending_cr > self.max_request_line:
                     raise ParseError(414, "request line is too long")
             elif first_eol > self.max_request_line + 1:
                 raise ParseError(414, "request line is too long")
-            elif len(buf) - first_eol - 1 > self.max_header_bytes:
+            elif len(buf) - first_eol - 1 - pending_cr > self.max_header_bytes:
                 raise ParseError(431, "request header section is too large")
             return NEED_DATA
         head = bytes(buf[:end])
