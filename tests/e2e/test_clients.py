@@ -49,8 +49,8 @@ def stored_files(service: Service) -> list[Path]:
     return [p for p in service.storage.rglob("*") if p.is_file()]
 
 
-def access_lines(service: Service, file_id: str) -> list[str]:
-    return [line for line in service.log().splitlines() if "uds.access" in line and file_id in line]
+def access_lines(service: Service, containing: str) -> list[str]:
+    return [line for line in service.log().splitlines() if "uds.access" in line and containing in line]
 
 
 def interrupt_when_partial(command: list[str], partial: Path, at_least: int) -> None:
@@ -80,8 +80,13 @@ def slow_file(make_service: ServiceFactory) -> tuple[Service, bytes, str, str]:
 
 def assert_resumed(service: Service, file_id: str, resumed: Path, data: bytes) -> None:
     assert sha256(resumed.read_bytes()) == sha256(data)
-    statuses = [int(m.group(1)) for m in (re.search(r'HTTP/1\.[01]" (\d{3}) ', line)
-                                          for line in access_lines(service, file_id)) if m]
+    deadline = time.monotonic() + 5  # the access line is written just after the last byte is sent
+    while True:
+        statuses = [int(m.group(1)) for m in (re.search(r'HTTP/1\.[01]" (\d{3}) ', line)
+                                              for line in access_lines(service, file_id)) if m]
+        if 206 in statuses or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert 206 in statuses, f"no ranged request reached the service: {statuses}"
 
 
@@ -224,5 +229,9 @@ def test_requests_session_reuses_one_connection_for_upload_check_download(servic
         file_id = upload.json()["id"]
         assert session.get(f"{service.url}/check/{file_id}", timeout=10).json()["size"] == len(data)
         assert session.get(f"{service.url}/download/{file_id}", timeout=10).content == data
-    ports = {line.split()[4] for line in access_lines(service, file_id)}
+    deadline = time.monotonic() + 5  # each access line is written just after its response
+    while len(lines := access_lines(service, "HTTP/1.1")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(lines) == 3, lines
+    ports = {line.split()[4] for line in lines}
     assert len(ports) == 1, f"requests opened several connections: {ports}"
