@@ -4,6 +4,7 @@ under test, so a shared, noisy machine does not make them flaky."""
 
 from __future__ import annotations
 
+import os
 import selectors
 import socket
 import time
@@ -192,3 +193,26 @@ def test_connections_above_the_cap_get_503_with_retry_after(make_service: Servic
     finally:
         for wire in held:
             wire.close()
+
+
+@pytest.mark.parametrize("flags", [(), ("--download-rate", "64M")], ids=["sendfile", "throttled writes"])
+def test_a_download_the_client_stops_reading_is_aborted_after_the_body_timeout(
+        make_service: ServiceFactory, flags: tuple[str, ...]) -> None:
+    """32 MiB is more than the socket buffers on both sides can hold, so the
+    server's writes stall; after --body-timeout it gives up on the peer."""
+    service = make_service("--body-timeout", "1", *flags)
+    size = 32 << 20
+    file_id = service.upload(os.urandom(size), "big.bin")["id"]
+    with Wire(service.host, service.port, timeout=30) as wire:
+        wire.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        wire.send(f"GET /download/{file_id} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        wire._fill(time.monotonic() + 10)  # the head and the first bytes arrive
+        time.sleep(3)  # stop reading for three body timeouts
+        received = len(wire.buffer.split(b"\r\n\r\n", 1)[1])
+        wire.buffer = b""
+        deadline = time.monotonic() + 20
+        while wire._fill(deadline):
+            received += len(wire.buffer)
+            wire.buffer = b""
+        assert received < size, "the whole file arrived: the server never stalled"
+    assert requests.get(service.url + "/healthz", timeout=5).status_code == 200
