@@ -343,8 +343,8 @@ class HttpConnection(asyncio.Protocol):
                 if self.draining:
                     return None
                 deadline, error = idle_deadline, TimeoutError
-            if self.lost:
-                return None
+            # No check of ``lost`` is needed: the parser has had EOF then, and
+            # after EOF it never answers NEED_DATA.
             try:
                 remaining = deadline - loop.time()
                 if remaining <= 0:

@@ -120,6 +120,23 @@ def test_a_stalled_upload_is_aborted_with_408_and_nothing_is_stored(
     assert len(stored_files(service)) == 1
 
 
+@pytest.mark.parametrize("how", [socket.SHUT_WR, socket.SHUT_RDWR], ids=["half-close", "close"])
+def test_a_client_leaving_mid_upload_leaves_nothing_stored(service: Service, how: int) -> None:
+    with Wire(service.host, service.port) as wire:
+        wire.send(b"POST /upload/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 5000)
+        deadline = time.monotonic() + 10
+        while not list((service.storage / "tmp").iterdir()):  # the upload has begun
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        wire.sock.shutdown(how)
+        if how == socket.SHUT_WR:
+            assert wire.closed_by_server()
+    deadline = time.monotonic() + 10
+    while stored_files(service) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert stored_files(service) == []
+
+
 def test_a_hundred_half_open_slowloris_connections_do_not_delay_a_normal_request(
         make_service: ServiceFactory) -> None:
     service = make_service("--header-timeout", "2")
