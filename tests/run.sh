@@ -17,6 +17,18 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
         | { grep -v "^WARNING: Location .* is ignored" || true; }
     echo "$want" >"$stamp"
 fi
+# Real HTTP clients for tests/e2e/test_clients.py: installed only when missing and running as root
+# (elsewhere those tests skip with a reason).
+missing=""
+for tool in curl:curl wget:wget aria2c:aria2; do
+    command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool#*:}"
+done
+if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing$missing"
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing \
+        || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing; }; } >/dev/null 2>&1 \
+        || echo "   could not install$missing; their client tests will be skipped"
+fi
 
 echo "== flake8"
 "$VENV/bin/flake8"

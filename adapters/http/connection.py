@@ -6,6 +6,18 @@ backpressure both ways (reading pauses while the parser holds
 its high-water mark), enforces the header, keep-alive and stall timeouts, and
 runs one ``Exchange`` at a time through the application handler, in request
 order, so pipelined requests are answered in order.
+
+Timeouts: the first request head must be complete ``header_timeout`` seconds
+after the connection opened; a later one ``header_timeout`` after its first
+byte; a connection idle between requests is closed silently after
+``keepalive_timeout``. A head that is late gets 408.
+
+Closing: when the peer may still be sending (a body we did not read, a head
+we refused), closing at once would make the kernel answer its next bytes with
+a reset, which can destroy our error response before the client reads it. So
+such connections linger: our side is shut down for writing and whatever
+arrives is discarded until the peer closes, goes quiet for ``LINGER_IDLE``
+seconds, or ``LINGER_MAX`` seconds pass.
 """
 
 from __future__ import annotations
@@ -35,6 +47,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("uds.http")
 access_log = logging.getLogger("uds.access")
+
+LINGER_IDLE = 2.0
+LINGER_MAX = 10.0
 
 
 @dataclass(frozen=True)
@@ -202,6 +217,7 @@ class HttpConnection(asyncio.Protocol):
         self._data_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._linger: Linger | None = None
         self.exchange: Exchange | None = None
         self.context: object | None = None  # per-connection state of the application
 
@@ -220,6 +236,9 @@ class HttpConnection(asyncio.Protocol):
         self._task = self._loop.create_task(self._serve())
 
     def data_received(self, data: bytes) -> None:
+        if self._linger is not None:
+            self._linger.data_received(data)
+            return
         self.parser.feed(data)
         if self.parser.buffered > self.config.read_high_water and not self._reading_paused:
             self._reading_paused = True
@@ -228,12 +247,16 @@ class HttpConnection(asyncio.Protocol):
         self._wake_reader()
 
     def eof_received(self) -> bool:
+        if self._linger is not None:
+            return False  # the peer is done: let the transport close
         self.parser.feed_eof()
         self._wake_reader()
         return True  # keep the write side open to answer a half-closed client
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if self._linger is not None:
+            self._linger.cancel()
         self.parser.feed_eof()
         self._wake_reader()
         waiter = self._drain_waiter
@@ -274,9 +297,7 @@ class HttpConnection(asyncio.Protocol):
     async def next_event(self, max_data: int, timeout: float, error: type[TimeoutError]) -> Event:
         """The parser's next event, waiting up to ``timeout`` for bytes that
         make progress (else ``error``). Raises ``ParseError``,
-        ``IncompleteMessage`` and ``ConnectionError``. Returns ``NEED_DATA``
-        only when ``begin_shutdown`` woke a connection idle between requests,
-        so that the caller closes it now rather than at the keep-alive timeout."""
+        ``IncompleteMessage`` and ``ConnectionError``."""
         while True:
             event = self.parser.next_event(max_data)
             if event is not NEED_DATA:
@@ -288,46 +309,51 @@ class HttpConnection(asyncio.Protocol):
             if self.lost:
                 raise IncompleteMessage("connection lost")
             await self._wait_for_data(timeout, error)
-            if self.draining and self.idle:
-                return NEED_DATA
 
     async def _next_request(self, first: bool) -> Request | None:
-        """The next request, or ``None`` when the peer went away or stayed
-        idle past the keep-alive timeout. Raises ``HeaderTimeout`` for a head
-        that arrives too slowly and ``ParseError`` for a bad one."""
+        """The next request, or ``None`` when the peer went away, stayed idle
+        past the keep-alive timeout, or the server is shutting down while
+        this connection is idle. Raises ``HeaderTimeout`` for a head that
+        arrives too slowly and ``ParseError`` for a bad one.
+
+        Deadlines are fixed when the wait begins and re-checked after every
+        wake-up, so a client trickling a byte at a time cannot extend them."""
         config = self.config
-        started = self._loop.time()
-        head_started: float | None = None
+        loop = self._loop
+        began = loop.time()
+        head_deadline = began + config.header_timeout if first else None
+        idle_deadline = began + (config.header_timeout if first else config.keepalive_timeout)
         while True:
-            if self.parser.has_partial_head:
-                self.idle = False
-                if head_started is None:
-                    head_started = self._loop.time()
-                remaining = head_started + config.header_timeout - self._loop.time()
-                error: type[TimeoutError] = HeaderTimeout
-            else:
-                self.idle = True
-                if self.draining:
-                    return None
-                idle_limit = config.header_timeout if first else config.keepalive_timeout
-                remaining = started + idle_limit - self._loop.time()
-                error = TimeoutError
-            if remaining <= 0:
-                raise error()
-            try:
-                event = await self.next_event(0, remaining, error)
-            except HeaderTimeout:
-                raise
-            except TimeoutError:
-                return None
-            except IncompleteMessage:
-                return None
+            event = self.parser.next_event(0)
             if isinstance(event, Request):
                 self.idle = False
                 return event
             if event is CLOSED:
                 return None
-            # NEED_DATA: shutdown began; the loop closes the connection unless a request has begun.
+            if event is END_OF_MESSAGE:
+                continue  # the end of the previous request's empty body
+            if self.parser.has_partial_head:
+                self.idle = False
+                if head_deadline is None:
+                    head_deadline = loop.time() + config.header_timeout
+                deadline: float = head_deadline
+                error: type[TimeoutError] = HeaderTimeout
+            else:
+                self.idle = True
+                if self.draining:
+                    return None
+                deadline, error = idle_deadline, TimeoutError
+            # No check of ``lost`` is needed: the parser has had EOF then, and
+            # after EOF it never answers NEED_DATA.
+            try:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise error()
+                await self._wait_for_data(remaining, error)
+            except HeaderTimeout:
+                raise
+            except TimeoutError:
+                return None
 
     # -- writing ------------------------------------------------------------------------
 
@@ -396,6 +422,17 @@ class HttpConnection(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
+    def linger(self) -> None:
+        """Shut down writing after the response and discard what the peer
+        still sends before closing (see the module docstring)."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.lost or self._linger is not None:
+            return
+        self._linger = Linger(self._loop, transport)
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
@@ -421,18 +458,21 @@ class HttpConnection(asyncio.Protocol):
 
     async def _serve(self) -> None:
         first = True
+        peer_may_send = False  # bytes of a refused head or an unread body may still come
         try:
             while self.keep_alive:
                 try:
                     request = await self._next_request(first)
                 except HeaderTimeout:
                     self._refuse(408, "request header timeout")
-                    return
+                    peer_may_send = True
+                    break
                 except ParseError as exc:
                     self._refuse(exc.status, exc.message)
-                    return
+                    peer_may_send = True
+                    break
                 if request is None:
-                    return
+                    break
                 first = False
                 self.keep_alive = request.keep_alive and not self.draining
                 self.continue_sent = False
@@ -443,8 +483,12 @@ class HttpConnection(asyncio.Protocol):
                 finally:
                     self.exchange = None
                     self._log(exchange)
+                if not exchange.body_done:
+                    peer_may_send = True
                 if not exchange.response_done or not exchange.body_done:
                     self.keep_alive = False
+            if peer_may_send or self.parser.buffered:
+                self.linger()
         except (ConnectionError, StallTimeout):
             self.abort()
         except asyncio.CancelledError:
@@ -454,7 +498,8 @@ class HttpConnection(asyncio.Protocol):
             log.exception("connection %s failed", self.peer)
             self.abort()
         finally:
-            self.close()
+            if self._linger is None:
+                self.close()
 
     async def _run(self, exchange: Exchange) -> None:
         try:
@@ -462,8 +507,9 @@ class HttpConnection(asyncio.Protocol):
         except ParseError as exc:
             self._fail(exchange, exc.status, exc.message)
         except StallTimeout:
+            if exchange.response_started:
+                raise  # a download the peer stopped reading: abort
             self._fail(exchange, 408, "request body timeout")
-            raise
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception:
@@ -498,6 +544,36 @@ class HttpConnection(asyncio.Protocol):
                 self.peer, request.method, request.target, request.version,
                 exchange.status, exchange.sent, (time.monotonic() - exchange.started) * 1000,
             )
+
+
+class Linger:
+    """Discards what a closing connection's peer still sends, after shutting
+    down our writing side (the FIN follows the buffered response); closes the
+    transport when the peer has been quiet for ``LINGER_IDLE`` seconds or
+    after ``LINGER_MAX`` seconds. The peer's own close ends it sooner (via
+    ``eof_received`` and ``connection_lost``)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport) -> None:
+        self._loop = loop
+        self._transport = transport
+        self._deadline = loop.time() + LINGER_MAX
+        self.discarded = 0
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._timer = loop.call_later(LINGER_IDLE, self._expire)
+
+    def data_received(self, data: bytes) -> None:
+        self.discarded += len(data)
+        self._timer.cancel()
+        self._timer = self._loop.call_at(min(self._loop.time() + LINGER_IDLE, self._deadline), self._expire)
+
+    def _expire(self) -> None:
+        # Abort, not close: a peer that stopped reading would keep a close
+        # waiting for the write buffer forever.
+        self._transport.abort()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def _expire(waiter: asyncio.Future[None], error: type[TimeoutError]) -> None:

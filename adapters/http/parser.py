@@ -88,6 +88,7 @@ TARGET_CHARS = re.compile(rb"[\x21-\x7e]+\Z")
 VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])\Z")
 HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(:[0-9]*)?\Z")
 HEX = frozenset(b"0123456789abcdefABCDEF")
+CRLF = frozenset(b"\r\n")
 MAX_CHUNK_SIZE_DIGITS = 16
 
 
@@ -112,6 +113,9 @@ class RequestParser:
         self._state = _State.HEAD
         self._remaining = 0
         self._trailer_bytes = 0
+        # How far the head in ``_buf`` was already searched for its end: a
+        # head trickled in byte by byte costs linear, not quadratic, time.
+        self._scanned = 0
 
     # -- input ------------------------------------------------------------------
 
@@ -133,8 +137,15 @@ class RequestParser:
 
     @property
     def has_partial_head(self) -> bool:
-        """True when bytes of a next request head have arrived but not all."""
-        return self._state is _State.HEAD and bool(self._buf.lstrip(b"\r\n"))
+        """True when bytes of a next request head have arrived but not all
+        (blank lines before a request line do not count)."""
+        if self._state is not _State.HEAD:
+            return False
+        buf = self._buf
+        for i in range(len(buf)):
+            if buf[i] not in CRLF:
+                return True
+        return False
 
     # -- output -----------------------------------------------------------------
 
@@ -158,26 +169,33 @@ class RequestParser:
     def _head(self) -> Event:
         buf = self._buf
         # RFC 9112 2.2: ignore empty lines before a request line.
-        if buf and buf[0] in b"\r\n":
+        if buf and buf[0] in CRLF:
             stripped = buf.lstrip(b"\r\n")
             del buf[:len(buf) - len(stripped)]
-        end, consumed = _find_blank_line(buf)
+            self._scanned = 0
+        end, consumed = _find_blank_line(buf, self._scanned)
         if end < 0:
             if self._eof:
                 if buf:
                     raise ParseError(400, "connection closed in the middle of a request head")
                 return CLOSED
-            first_eol = buf.find(b"\n")
+            # The blank line may straddle what came so far and what comes next.
+            self._scanned = max(0, len(buf) - 2)
+            # A final CR may begin a line ending, which the limits do not
+            # count: a head is refused at the same size however it arrives.
+            pending_cr = 1 if buf.endswith(b"\r") else 0
+            first_eol = buf.find(b"\n", 0, self.max_request_line + 2)
             if first_eol < 0:
-                if len(buf) > self.max_request_line:
+                if len(buf) - pending_cr > self.max_request_line:
                     raise ParseError(414, "request line is too long")
             elif first_eol > self.max_request_line + 1:
                 raise ParseError(414, "request line is too long")
-            elif len(buf) - first_eol - 1 > self.max_header_bytes:
+            elif len(buf) - first_eol - 1 - pending_cr > self.max_header_bytes:
                 raise ParseError(431, "request header section is too large")
             return NEED_DATA
         head = bytes(buf[:end])
         del buf[:consumed]
+        self._scanned = 0
         return self._parse_head(head)
 
     def _parse_head(self, head: bytes) -> Request:
@@ -370,12 +388,13 @@ class RequestParser:
         return NEED_DATA
 
 
-def _find_blank_line(buf: bytearray) -> tuple[int, int]:
+def _find_blank_line(buf: bytearray, start: int = 0) -> tuple[int, int]:
     """Where the head ends (its last line ending excluded) and where the bytes
     after the blank line begin, accepting CRLF and bare LF line endings;
-    (-1, 0) while the head is incomplete."""
-    crlf = buf.find(b"\n\r\n")
-    lf = buf.find(b"\n\n")
+    (-1, 0) while the head is incomplete. ``start``: bytes before it are
+    known not to begin a blank line."""
+    crlf = buf.find(b"\n\r\n", start)
+    lf = buf.find(b"\n\n", start)
     if crlf < 0 and lf < 0:
         return -1, 0
     if lf < 0 or (0 <= crlf < lf):

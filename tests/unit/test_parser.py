@@ -274,3 +274,35 @@ def test_partial_head_and_buffer_introspection() -> None:
     parser.feed(b"GE")
     assert partial() and parser.buffered == 4
     assert parser.next_event() is NEED_DATA
+
+
+@pytest.mark.parametrize("eol", [b"\r\n", b"\n"])
+def test_limits_are_exact_and_the_same_however_the_head_arrives(eol: bytes) -> None:
+    """A request line of exactly ``max_request_line`` bytes and field lines
+    of exactly ``max_header_bytes`` (line endings included) pass at every
+    split; one byte more is refused at every split."""
+    def head(line_length: int, fields_length: int) -> bytes:
+        target = b"/" + b"a" * (line_length - len(b"GET / HTTP/1.1"))
+        host = b"Host: h" + eol
+        filler = b"X: " + b"v" * (fields_length - len(host) - 3 - len(eol)) + eol
+        raw = b"GET " + target + b" HTTP/1.1" + eol + host + filler + eol
+        assert len(raw.split(eol)[0]) == line_length and len(host + filler) == fields_length
+        return raw
+
+    for line_length, fields_length in ((64, 100), (70, 128)):
+        [request, end] = same_at_every_split(head(line_length, fields_length))
+        assert isinstance(request, Request) and end == "end"
+    for pieces in splits(head(64, 128)):
+        assert isinstance(parse(pieces, max_request_line=64, max_header_bytes=128)[0], Request), pieces
+    error_at_every_split(head(65, 100), 414, max_request_line=64, max_header_bytes=128)
+    error_at_every_split(head(64, 129), 431, max_request_line=64, max_header_bytes=128)
+
+
+def test_default_limits_are_8k_line_64k_headers_100_fields() -> None:
+    parser = RequestParser()
+    assert (parser.max_request_line, parser.max_header_bytes, parser.max_headers) == (8192, 65536, 100)
+    fields = b"Host: h\r\n" + b"".join(b"X-%02d: v\r\n" % i for i in range(99))
+    assert isinstance(parse([b"GET / HTTP/1.1\r\n" + fields + b"\r\n"])[0], Request)
+    with pytest.raises(ParseError) as caught:
+        parse([b"GET / HTTP/1.1\r\n" + fields + b"X-Last: v\r\n\r\n"])
+    assert caught.value.status == 431
