@@ -67,6 +67,12 @@ class TransportConfig:
     read_high_water: int = 256 * 1024
 
 
+SENDFILE_FIRST_SLICE = 1 << 20
+SENDFILE_MIN_SLICE = 64 * 1024
+SENDFILE_MAX_SLICE = 64 << 20
+SENDFILE_SLICE_SECONDS = 0.5
+
+
 class StallTimeout(TimeoutError):
     """A body or a download made no progress for ``body_timeout`` seconds."""
 
@@ -381,15 +387,19 @@ class HttpConnection(asyncio.Protocol):
             self._drain_waiter = None
 
     async def send_file(self, reader: BlobReader, offset: int, count: int) -> None:
-        """Zero-copy where possible: ``loop.sendfile`` in slices that grow
-        while the peer keeps up, each bounded by the stall timeout, so a peer
-        that stops reading is dropped and a fast one costs few calls."""
+        """Zero-copy where possible: ``loop.sendfile`` in slices sized from
+        the rate the peer just achieved (about ``SENDFILE_SLICE_SECONDS``
+        each), each bounded by the stall timeout. asyncio cannot report the
+        progress of a cancelled slice, so a slice must be short enough that
+        only a real stall (throughput falling more than
+        body_timeout / SENDFILE_SLICE_SECONDS times within one slice) times
+        out, while a fast peer still costs few calls."""
         assert self.transport is not None
         fd = reader.fileno()
         if fd is None:
             await self._send_by_reading(reader, offset, count)
             return
-        slice_size = 1 << 20
+        slice_size = SENDFILE_FIRST_SLICE
         with open(fd, "rb", buffering=0, closefd=False) as file:
             while count > 0:
                 if self.lost:
@@ -403,11 +413,8 @@ class HttpConnection(asyncio.Protocol):
                     raise StallTimeout() from None
                 offset += n
                 count -= n
-                took = self._loop.time() - began
-                if took < 0.25:
-                    slice_size = min(slice_size * 2, 1 << 28)
-                elif took > 2 and slice_size > 64 * 1024:
-                    slice_size //= 2
+                rate = n / max(self._loop.time() - began, 1e-3)
+                slice_size = int(min(SENDFILE_MAX_SLICE, max(SENDFILE_MIN_SLICE, rate * SENDFILE_SLICE_SECONDS)))
 
     async def _send_by_reading(self, reader: BlobReader, offset: int, count: int) -> None:
         end = offset + count
