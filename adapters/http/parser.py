@@ -167,14 +167,21 @@ class RequestParser:
                 if buf:
                     raise ParseError(400, "connection closed in the middle of a request head")
                 return CLOSED
+            # Refuse early, but count exactly what _parse_head will count: a
+            # trailing CR may be the start of the CRLF, and a trailing "\n" or
+            # "\n\r" the start of the blank line, neither of which is counted.
+            # Otherwise a head at the limit would pass or fail by how it was
+            # cut into reads (found by tests/fuzz).
             first_eol = buf.find(b"\n")
             if first_eol < 0:
-                if len(buf) > self.max_request_line:
+                if len(buf) - buf.endswith(b"\r") > self.max_request_line:
                     raise ParseError(414, "request line is too long")
             elif first_eol > self.max_request_line + 1:
                 raise ParseError(414, "request line is too long")
-            elif len(buf) - first_eol - 1 > self.max_header_bytes:
-                raise ParseError(431, "request header section is too large")
+            else:
+                terminator = 2 if buf.endswith(b"\n\r") else 1 if buf.endswith(b"\n") else 0
+                if len(buf) - first_eol - terminator > self.max_header_bytes:
+                    raise ParseError(431, "request header section is too large")
             return NEED_DATA
         head = bytes(buf[:end])
         del buf[:consumed]
