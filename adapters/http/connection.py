@@ -367,10 +367,15 @@ class HttpConnection(asyncio.Protocol):
         if self.transport is not None and not self.lost:
             self.transport.write(data)
 
+    def _check_open(self) -> None:
+        # The transport is closing before ``connection_lost`` runs when a
+        # write hit a reset peer; writing on would only fail less clearly.
+        if self.lost or self.transport is None or self.transport.is_closing():
+            raise ConnectionResetError("connection lost")
+
     async def send(self, data: bytes) -> None:
         """Write and wait while the peer is not keeping up (stall timeout)."""
-        if self.lost:
-            raise ConnectionResetError("connection lost")
+        self._check_open()
         assert self.transport is not None
         self.transport.write(data)
         if self._writing_paused:
@@ -402,15 +407,19 @@ class HttpConnection(asyncio.Protocol):
         slice_size = SENDFILE_FIRST_SLICE
         with open(fd, "rb", buffering=0, closefd=False) as file:
             while count > 0:
-                if self.lost:
-                    raise ConnectionResetError("connection lost")
+                self._check_open()
                 n = min(count, slice_size)
                 began = self._loop.time()
                 try:
                     async with asyncio.timeout(self.config.body_timeout):
-                        await self._loop.sendfile(self.transport, file, offset, n)
+                        sent = await self._loop.sendfile(self.transport, file, offset, n)
                 except TimeoutError:
                     raise StallTimeout() from None
+                if sent < n:
+                    # The file shrank under us: the promised length cannot be
+                    # sent, so the caller must abort rather than leave the
+                    # client waiting for bytes that will never come.
+                    raise OSError(f"blob ended at byte {offset + sent}, {count - sent} bytes short of its size")
                 offset += n
                 count -= n
                 rate = n / max(self._loop.time() - began, 1e-3)
@@ -451,7 +460,10 @@ class HttpConnection(asyncio.Protocol):
         if self.idle:
             waiter = self._data_waiter
             if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+                # An exception, not a result: ``next_event`` would take a
+                # result for "more bytes" and go back to waiting out the
+                # keep-alive timeout; ``_next_request`` ends on TimeoutError.
+                waiter.set_exception(TimeoutError())
 
     def cancel(self) -> None:
         if self._task is not None:
@@ -565,9 +577,13 @@ class Linger:
         self._transport = transport
         self._deadline = loop.time() + LINGER_MAX
         self.discarded = 0
-        if transport.can_write_eof():
-            transport.write_eof()
         self._timer = loop.call_later(LINGER_IDLE, self._expire)
+        if transport.can_write_eof():
+            try:
+                transport.write_eof()
+            except OSError:  # the peer is already gone (ENOTCONN): nothing to linger for
+                self._timer.cancel()
+                transport.abort()
 
     def data_received(self, data: bytes) -> None:
         self.discarded += len(data)

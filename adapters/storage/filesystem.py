@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import secrets
+import stat
 import struct
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
@@ -191,13 +192,19 @@ class FileSystemStore:
             raise StorageFull()
 
     def _open_blob(self, blob_id: str) -> tuple[int, BlobInfo]:
+        # O_NONBLOCK: this runs on the event loop, and opening a FIFO put in
+        # place of a blob would otherwise block the whole server. It changes
+        # nothing for a regular file, and anything else is refused below.
         try:
-            fd = os.open(self._path(blob_id), os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self._path(blob_id), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except (FileNotFoundError, NotADirectoryError):
             self._info_cache.pop(blob_id, None)
             raise BlobNotFound(blob_id) from None
         try:
-            return fd, self._info(blob_id, os.fstat(fd), fd)
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise CorruptBlob(f"{blob_id} is not a regular file")
+            return fd, self._info(blob_id, st, fd)
         except BaseException:
             os.close(fd)
             raise
