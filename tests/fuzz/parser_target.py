@@ -102,6 +102,8 @@ def drain(parser: RequestParser, outcome: Outcome, max_data: int, fed: int) -> b
             return False
         assert 0 <= parser.buffered <= before
         if event is NEED_DATA:
+            # The transport times a partial head with the header timeout.
+            assert parser.at_message_start or not parser.has_partial_head
             return True
         if event is CLOSED:
             assert not outcome.messages or outcome.messages[-1].complete, "CLOSED inside a message"
@@ -129,6 +131,8 @@ def take(outcome: Outcome, event: object, max_data: int) -> None:
         length = current.request.content_length
         if not current.request.chunked:
             assert len(current.body) == (length or 0), "length-delimited body of the wrong size"
+        if not current.request.has_body:  # the transport takes such a body as done before reading
+            assert not current.body
         current.complete = True
 
 
