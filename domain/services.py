@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from domain.errors import EmptyUpload, FileNotFound, StorageFull, UploadTooLarge
-from domain.model import StoredFile, clean_content_type, clean_name, generated_name
+from domain.model import ParsedFiles, StoredFile, clean_content_type, clean_name, generated_name
 from ports.links import Links
 from ports.storage import BlobNotFound, BlobReader, Storage
 from ports.storage import StorageFull as BlobStorageFull
@@ -96,6 +96,7 @@ class CheckService:
     def __init__(self, storage: Storage, links: Links) -> None:
         self._storage = storage
         self._links = links
+        self._parsed = ParsedFiles()
 
     async def check(self, file_id: str) -> StoredFile:
         if not self._links.is_valid_id(file_id):
@@ -104,7 +105,7 @@ class CheckService:
             info = await self._storage.stat(file_id)
         except BlobNotFound:
             raise FileNotFound(file_id) from None
-        return StoredFile.from_metadata(file_id, info.size, info.metadata)
+        return self._parsed.get(file_id, info.size, info.metadata, info)
 
 
 @dataclass
@@ -122,6 +123,7 @@ class DownloadService:
     def __init__(self, storage: Storage, links: Links) -> None:
         self._storage = storage
         self._links = links
+        self._parsed = ParsedFiles()
 
     async def open(self, file_id: str) -> OpenedFile:
         if not self._links.is_valid_id(file_id):
@@ -131,7 +133,7 @@ class DownloadService:
         except BlobNotFound:
             raise FileNotFound(file_id) from None
         info = reader.info
-        return OpenedFile(StoredFile.from_metadata(file_id, info.size, info.metadata), reader)
+        return OpenedFile(self._parsed.get(file_id, info.size, info.metadata, info), reader)
 
     async def send(self, opened: OpenedFile, offset: int, count: int, sink: ByteSink, throttle: Throttle) -> None:
         """Send ``count`` bytes from ``offset`` (already validated against the

@@ -46,8 +46,8 @@ if TYPE_CHECKING:
     from adapters.http.server import HttpServer
 
 log = logging.getLogger("uds.http")
-access_log = logging.getLogger("uds.access")
 
+DEADLINE_SLACK = 0.001  # the event loop may run a timer up to its clock resolution early
 LINGER_IDLE = 2.0
 LINGER_MAX = 10.0
 
@@ -182,18 +182,24 @@ class Exchange:
     async def write(self, data: bytes) -> None:
         if self.head_only:
             return
-        self._account(len(data))
+        self._check_length(len(data))
         await self.connection.send(data)
+        self._account(len(data))
 
     async def send_blob(self, reader: BlobReader, offset: int, count: int) -> None:
         if self.head_only or count == 0:
             return
-        self._account(count)
+        self._check_length(count)
         await self.connection.send_file(reader, offset, count)
+        self._account(count)
 
-    def _account(self, n: int) -> None:
+    def _check_length(self, n: int) -> None:
         if self.sent + n > self._expected:
             raise RuntimeError("response body longer than its Content-Length")
+
+    def _account(self, n: int) -> None:
+        """Count bytes once handed to the kernel, so the access log never
+        claims what a vanished client did not get."""
         self.sent += n
         if self.sent == self._expected:
             self.response_done = True
@@ -222,6 +228,10 @@ class HttpConnection(asyncio.Protocol):
         self._writing_paused = False
         self._data_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
+        self._deadline = 0.0  # loop time at which the current wait fails; 0 when none
+        self._deadline_error: type[TimeoutError] = TimeoutError
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._linger: Linger | None = None
         self.exchange: Exchange | None = None
@@ -261,6 +271,9 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._linger is not None:
             self._linger.cancel()
         self.parser.feed_eof()
@@ -286,6 +299,35 @@ class HttpConnection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    # -- deadlines ------------------------------------------------------------------------
+    # One timer per connection, re-armed lazily: a wait only records its
+    # deadline, and the timer, when it fires before that deadline, sleeps on
+    # to it. Keep-alive connections thus cost no timer-heap traffic per request.
+
+    def _set_deadline(self, timeout: float, error: type[TimeoutError]) -> None:
+        deadline = self._loop.time() + timeout
+        self._deadline = deadline
+        self._deadline_error = error
+        if self._timer is None or self._timer_at > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._on_deadline)
+            self._timer_at = deadline
+
+    def _on_deadline(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if not deadline or self.lost:
+            return
+        if self._loop.time() + DEADLINE_SLACK < deadline:
+            self._timer = self._loop.call_at(deadline, self._on_deadline)
+            self._timer_at = deadline
+            return
+        self._deadline = 0.0
+        for waiter in (self._data_waiter, self._drain_waiter):
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(self._deadline_error())
+
     async def _wait_for_data(self, timeout: float, error: type[TimeoutError]) -> None:
         if self._reading_paused:
             self._reading_paused = False
@@ -293,11 +335,11 @@ class HttpConnection(asyncio.Protocol):
             self.transport.resume_reading()
         waiter = self._loop.create_future()
         self._data_waiter = waiter
-        timer = self._loop.call_later(timeout, _expire, waiter, error)
+        self._set_deadline(timeout, error)
         try:
             await waiter
         finally:
-            timer.cancel()
+            self._deadline = 0.0
             self._data_waiter = None
 
     async def next_event(self, max_data: int, timeout: float, error: type[TimeoutError]) -> Event:
@@ -384,11 +426,11 @@ class HttpConnection(asyncio.Protocol):
     async def _drain(self) -> None:
         waiter = self._loop.create_future()
         self._drain_waiter = waiter
-        timer = self._loop.call_later(self.config.body_timeout, _expire, waiter, StallTimeout)
+        self._set_deadline(self.config.body_timeout, StallTimeout)
         try:
             await waiter
         finally:
-            timer.cancel()
+            self._deadline = 0.0
             self._drain_waiter = None
 
     async def send_file(self, reader: BlobReader, offset: int, count: int) -> None:
@@ -553,16 +595,14 @@ class HttpConnection(asyncio.Protocol):
             ("Content-Length", str(len(error_body(status, message)))),
             ("Connection", "close"),
         ]) + error_body(status, message))
-        access_log.info('%s "-" %d 0 - %s', self.peer, status, message)
+        self.server.access_log.write(f'{self.peer} "-" {status} 0 - {message}')
 
     def _log(self, exchange: Exchange) -> None:
-        if access_log.isEnabledFor(logging.INFO):
+        access_log = self.server.access_log
+        if access_log.enabled:
             request = exchange.request
-            access_log.info(
-                '%s "%s %s HTTP/%s" %d %d %.1fms',
-                self.peer, request.method, request.target, request.version,
-                exchange.status, exchange.sent, (time.monotonic() - exchange.started) * 1000,
-            )
+            access_log.request(self.peer, request.method, request.target, request.version,
+                               exchange.status, exchange.sent, time.monotonic() - exchange.started)
 
 
 class Linger:
@@ -597,8 +637,3 @@ class Linger:
 
     def cancel(self) -> None:
         self._timer.cancel()
-
-
-def _expire(waiter: asyncio.Future[None], error: type[TimeoutError]) -> None:
-    if not waiter.done():
-        waiter.set_exception(error())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from email.utils import formatdate
 from typing import Any, Iterable
@@ -43,10 +44,12 @@ class HeaderInjection(ValueError):
     """A header value would have contained a line break or control character."""
 
 
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _check(value: str) -> str:
-    for c in value:
-        if c < " " and c != "\t" or c == "\x7f":
-            raise HeaderInjection(f"control character in header value {value!r}")
+    if CONTROL.search(value):
+        raise HeaderInjection(f"control character in header value {value!r}")
     return value
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable, Generic, TypeVar
 from urllib.parse import unquote
 
 from adapters.http.connection import Exchange
@@ -17,7 +18,7 @@ from adapters.http.headers import (
     etag_for,
     etag_matches,
 )
-from adapters.http.response import http_date
+from adapters.http.response import http_date, json_bytes
 from domain.errors import DomainError, EmptyUpload, FileNotFound, StorageFull, UploadTooLarge
 from domain.model import StoredFile
 from domain.services import CheckService, DownloadService, UploadRequest, UploadService
@@ -35,6 +36,54 @@ ERRORS: dict[type[DomainError], int] = {
 
 READ_METHODS = ("GET", "HEAD")
 UPLOAD_METHODS = ("POST", "PUT")
+
+
+JSON_TYPE = [("Content-Type", "application/json")]
+T = TypeVar("T")
+
+
+class ByRecord(Generic[T]):
+    """Values computed from a ``StoredFile``, remembered while the domain
+    hands back that same record object (it does while the file is
+    unchanged). Bounded; oldest entries go first."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._values: dict[str, tuple[StoredFile, T]] = {}
+
+    def get(self, stored: StoredFile, make: Callable[[StoredFile], T]) -> T:
+        known = self._values.get(stored.id)
+        if known is not None and known[0] is stored:
+            return known[1]
+        value = make(stored)
+        if len(self._values) >= self._limit:
+            del self._values[next(iter(self._values))]
+        self._values[stored.id] = (stored, value)
+        return value
+
+
+def _check_body(stored: StoredFile) -> bytes:
+    return json_bytes({
+        "status": 200,
+        "file": stored.name,
+        "message": "is ready to download",
+        "id": stored.id,
+        "size": stored.size,
+        "sha256": stored.sha256,
+        "created": stored.created_rfc3339,
+    })
+
+
+def _download_headers(stored: StoredFile) -> list[tuple[str, str]]:
+    return [
+        ("Content-Type", "application/octet-stream"),
+        ("Content-Disposition", attachment(stored.name)),
+        ("ETag", etag_for(stored.sha256)),
+        ("Last-Modified", http_date(stored.created.timestamp())),
+        ("Accept-Ranges", "bytes"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Cache-Control", "private, max-age=0, must-revalidate"),
+    ]
 
 
 @dataclass
@@ -57,6 +106,10 @@ class Routes:
         self._download = download
         self._links = links
         self._throttles = throttles
+        # Check bodies and download headers depend only on the (immutable)
+        # file record: made once per record, not once per request.
+        self._check_bodies: ByRecord[bytes] = ByRecord()
+        self._download_headers: ByRecord[list[tuple[str, str]]] = ByRecord()
 
     async def __call__(self, exchange: Exchange) -> None:
         path = exchange.request.path
@@ -128,22 +181,14 @@ class Routes:
 
     async def check(self, exchange: Exchange, file_id: str) -> None:
         stored = await self._check.check(file_id)
-        exchange.respond_json(200, {
-            "status": 200,
-            "file": stored.name,
-            "message": "is ready to download",
-            "id": stored.id,
-            "size": stored.size,
-            "sha256": stored.sha256,
-            "created": stored.created_rfc3339,
-        })
+        exchange.respond(200, JSON_TYPE, self._check_bodies.get(stored, _check_body))
 
     async def download(self, exchange: Exchange, file_id: str) -> None:
         opened = await self._download.open(file_id)
         try:
             stored = opened.file
             etag = etag_for(stored.sha256)
-            headers = self._download_headers(stored, etag)
+            headers = self._download_headers.get(stored, _download_headers)
             request_headers = exchange.request.headers
             if_none_match = request_headers.get("if-none-match")
             if if_none_match is not None and etag_matches(if_none_match, etag):
@@ -172,18 +217,6 @@ class Routes:
             await self._download.send(opened, start, end - start, exchange, throttles.download)
         finally:
             opened.reader.close()
-
-    @staticmethod
-    def _download_headers(stored: StoredFile, etag: str) -> list[tuple[str, str]]:
-        return [
-            ("Content-Type", "application/octet-stream"),
-            ("Content-Disposition", attachment(stored.name)),
-            ("ETag", etag),
-            ("Last-Modified", http_date(stored.created.timestamp())),
-            ("Accept-Ranges", "bytes"),
-            ("X-Content-Type-Options", "nosniff"),
-            ("Cache-Control", "private, max-age=0, must-revalidate"),
-        ]
 
     @staticmethod
     def _if_range_holds(if_range: str | None, etag: str, headers: list[tuple[str, str]]) -> bool:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import socket
 
+from adapters.http.access_log import AccessLog
 from adapters.http.connection import Handler, HttpConnection, TransportConfig, error_body
 from adapters.http.response import build_head
 
@@ -30,8 +31,9 @@ class _Refuse(asyncio.Protocol):
 
 
 class HttpServer:
-    def __init__(self, handler: Handler, config: TransportConfig) -> None:
+    def __init__(self, handler: Handler, config: TransportConfig, access_log: AccessLog | None = None) -> None:
         self.config = config
+        self.access_log = access_log or AccessLog()
         self._handler = handler
         self._connections: set[HttpConnection] = set()
         self._server: asyncio.base_events.Server | None = None
@@ -95,3 +97,4 @@ class HttpServer:
                 connection.abort()
         if self._server is not None:
             await self._server.wait_closed()
+        self.access_log.flush()

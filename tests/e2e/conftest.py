@@ -37,6 +37,15 @@ class Service:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_log(self, text: str, timeout: float = 5.0) -> str:
+        """The log once it contains ``text`` (fails after ``timeout`` s)."""
+        deadline = time.monotonic() + timeout
+        while text not in (log := self.log()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the log:\n{log[-3000:]}")
+            time.sleep(0.02)
+        return log
+
     def raw(self, data: bytes, timeout: float = 5.0, read_until_close: bool = True) -> bytes:
         """Send raw bytes on a fresh connection; return everything the server
         answers until it closes (or until ``timeout``)."""

@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.http.parser import (
+    _checked_fields,
+    _fast_fields,
     CLOSED,
     NEED_DATA,
     Data,
@@ -160,3 +162,32 @@ def test_pipelined_valid_requests_parse_identically_at_any_split(
     whole = outcome([data], True, 1 << 20)
     assert whole[0] == "ok"
     assert outcome(pieces_of(data, cuts), True, max_data) == whole
+
+
+@st.composite
+def heads(draw: st.DrawFn) -> bytes:
+    """Request heads (blank line excluded, as ``_parse_head`` gets them),
+    mutated around the grammar's delimiters."""
+    raw = draw(mutated_requests())
+    end = raw.find(b"\n\r\n")
+    end = end if end >= 0 else raw.find(b"\n\n")
+    return raw[:end] if end >= 0 else raw
+
+
+@given(heads())
+def test_fast_and_checked_head_paths_agree(head: bytes) -> None:
+    # The fast path may decline (None) but must never accept a head the
+    # line-by-line path refuses, nor read an accepted one differently.
+    fast = _fast_fields(head)
+    try:
+        checked = _checked_fields(head)
+    except ParseError:
+        assert fast is None
+        return
+    assert fast is None or fast == checked
+
+
+def test_fast_path_takes_the_common_requests() -> None:
+    for raw in VALID:
+        head = raw.split(b"\n\r\n")[0] if b"\n\r\n" in raw else raw.split(b"\n\n")[0]
+        assert _fast_fields(head.lstrip(b"\r\n")) is not None, head

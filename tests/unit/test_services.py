@@ -230,3 +230,24 @@ def test_download_of_a_truncated_blob_raises_instead_of_hanging() -> None:
             await clock.run(download.send(opened, 0, 100_000, CollectingSink(), bucket))
 
     run(scenario())
+
+
+def test_check_reuses_the_record_while_the_store_returns_the_same_info() -> None:
+    store, _, upload, check, _ = make()
+
+    async def scenario() -> None:
+        stored = await upload.upload(UploadRequest("a", None, None), BytesSource(b"abc"), UNLIMITED)
+        info = await store.stat(stored.id)
+
+        async def same_info(blob_id: str) -> object:
+            return info
+
+        store.stat = same_info  # type: ignore[method-assign, assignment]
+        first = await check.check(stored.id)
+        assert await check.check(stored.id) is first
+        store.blobs[stored.id] = (b"abcd", dict(info.metadata))
+        del store.stat  # back to the real method: a new info object, so a new record
+        changed = await check.check(stored.id)
+        assert changed is not first and changed.size == 4
+
+    run(scenario())
