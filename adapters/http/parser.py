@@ -12,6 +12,7 @@ the next pipelined request from whatever bytes follow. Every violation raises
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import Union
@@ -111,6 +112,11 @@ class RequestParser:
         self.max_headers = max_headers
         self.max_chunk_line = max_chunk_line
         self._buf = bytearray()
+        # Pieces of a Content-Length body, kept exactly as received: they are
+        # handed on without a copy. Only used while ``_buf`` is empty.
+        self._body: deque[bytes] = deque()
+        self._body_offset = 0  # bytes of ``_body[0]`` already handed on
+        self._body_bytes = 0
         self._eof = False
         self._state = _State.HEAD
         self._remaining = 0
@@ -122,7 +128,13 @@ class RequestParser:
     # -- input ------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
-        self._buf += data
+        if not data:
+            return
+        if self._state is _State.LENGTH and self._remaining and not self._buf:
+            self._body.append(data)
+            self._body_bytes += len(data)
+        else:
+            self._buf += data
 
     def feed_eof(self) -> None:
         self._eof = True
@@ -130,7 +142,7 @@ class RequestParser:
     @property
     def buffered(self) -> int:
         """Bytes received and not yet turned into events."""
-        return len(self._buf)
+        return len(self._buf) + self._body_bytes
 
     @property
     def at_message_start(self) -> bool:
@@ -296,14 +308,40 @@ class RequestParser:
             self._state = _State.HEAD
             return END_OF_MESSAGE
         buf = self._buf
-        if not buf:
+        if buf:
+            n = min(self._remaining, len(buf), max_data)
+            data = bytes(buf) if n == len(buf) else bytes(buf[:n])
+            del buf[:n]
+            self._remaining -= n
+            return Data(data)
+        if not self._body:
             if self._eof:
                 raise IncompleteMessage("connection closed in the middle of a request body")
             return NEED_DATA
-        n = min(self._remaining, len(buf), max_data)
-        data = bytes(buf) if n == len(buf) else bytes(buf[:n])
-        del buf[:n]
+        piece = self._body[0]
+        start = self._body_offset
+        n = min(self._remaining, len(piece) - start, max_data)
+        if start == 0 and n == len(piece):
+            self._body.popleft()  # the common case: a whole received piece, no copy
+            data = piece
+        else:
+            data = piece[start:start + n]
+            if start + n == len(piece):
+                self._body.popleft()
+                self._body_offset = 0
+            else:
+                self._body_offset = start + n
+        self._body_bytes -= n
         self._remaining -= n
+        if self._remaining == 0 and self._body:
+            # What follows the body (a pipelined request) goes back to the head buffer.
+            if self._body_offset:
+                buf += self._body.popleft()[self._body_offset:]
+                self._body_offset = 0
+            for rest in self._body:
+                buf += rest
+            self._body.clear()
+            self._body_bytes = 0
         return Data(data)
 
     def _chunked(self, max_data: int) -> Event:

@@ -187,3 +187,27 @@ def test_metadata_cache_never_serves_a_stale_or_removed_blob(tmp_path: Path, mon
         assert (await store.stat("many0")).metadata["name"] == "0"  # evicted entries are parsed again
 
     asyncio.run(scenario())
+
+
+def test_write_all_resumes_after_short_writev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import adapters.storage.filesystem as filesystem
+
+    real_writev = os.writev
+    calls: list[int] = []
+
+    def short_writev(fd: int, buffers: list[memoryview]) -> int:
+        # Write at most 7 bytes per call, splitting pieces at odd places.
+        calls.append(len(buffers))
+        first = bytes(buffers[0])[:7]
+        return real_writev(fd, [first])
+
+    monkeypatch.setattr(os, "writev", short_writev)
+    pieces = [b"hello ", b"", b"wonderful ", b"world" * 5]
+    path = tmp_path / "out"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        filesystem._write_all(fd, pieces)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"".join(pieces)
+    assert len(calls) > 5

@@ -306,3 +306,25 @@ def test_default_limits_are_8k_line_64k_headers_100_fields() -> None:
     with pytest.raises(ParseError) as caught:
         parse([b"GET / HTTP/1.1\r\n" + fields + b"X-Last: v\r\n\r\n"])
     assert caught.value.status == 431
+
+
+def test_content_length_body_pieces_are_handed_on_without_a_copy() -> None:
+    parser = RequestParser()
+    parser.feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 30\r\n\r\n")
+    assert isinstance(parser.next_event(), Request)
+    pieces = [b"a" * 10, b"b" * 10]
+    for piece in pieces:
+        parser.feed(piece)
+    assert parser.buffered == 20
+    first, second = parser.next_event(), parser.next_event()
+    assert isinstance(first, Data) and first.data is pieces[0]
+    assert isinstance(second, Data) and second.data is pieces[1]
+    # A piece holding the end of the body and a pipelined request is split.
+    parser.feed(b"c" * 10 + b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n")
+    small = parser.next_event(4)
+    assert isinstance(small, Data) and small.data == b"cccc"
+    rest = parser.next_event()
+    assert isinstance(rest, Data) and rest.data == b"c" * 6
+    assert parser.next_event() is END_OF_MESSAGE
+    following = parser.next_event()
+    assert isinstance(following, Request) and following.path == "/next"
