@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bench.cpu_meter import CpuShares
 from bench.loads import Transfer, WrkResult
 
 PEER = "peer"
@@ -28,6 +29,7 @@ class ServerFigures:
     big_upload_rss_mib: float | None = None
     small_uploads: WrkResult | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    cpu: dict[str, CpuShares] = field(default_factory=dict)  # by load name, as in ``errors``
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class ThrottledFigures:
     window_count_bytes_per_s: float
     unmeasured: int
     server_cpu_fraction: float
+    cpu: CpuShares
     peak_rss_mib: float
     per_connection_p1: float
     per_connection_p50: float

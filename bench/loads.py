@@ -32,7 +32,6 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     command: str
-    server_cpu: float | None = None  # the server's CPU time over the load / its duration (1.0 = one core)
 
     @property
     def socket_errors(self) -> int:

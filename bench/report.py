@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
+from bench.cpu_meter import CpuShares
 from bench.figures import OURS, PEER, Profile, RunFigures, ServerFigures
 from bench.loads import WrkResult
 
@@ -50,7 +51,11 @@ METHOD = """## How each figure is taken
   arrived in the window (bytes after the first slice / time between them) and the aggregate is their sum; the plain
   count of bytes in the window (off by up to a slice per connection) is shown beside it. Server CPU = (utime +
   stime) over that window / window.
-- **server CPU** column: the server's utime + stime over the load / its duration (100% = one core).
+- **server CPU**: the server's utime + stime over the load / its duration (100% = one core). **req per server
+  CPU-second** = req/s / server CPU: for a CPU-bound server, what one whole core would serve; the figure least
+  moved by other jobs. **other jobs on CPU 0 / 1**: busy time of each CPU (/proc/stat: user, nice, system, steal)
+  not used by the server (CPU 0) or by the harness and its load generators (CPU 1), per second. Before each load
+  the harness waits (up to 30 s) for a second in which both CPUs are under 10% busy.
 
 Peers (bench/peers/): **original** replicates the first implementation (stdlib ThreadingHTTPServer, HTTP/1.0, an
 `os.listdir` scan per check and download, whole bodies read into memory, stdlib request logging to stderr);
@@ -77,8 +82,25 @@ def times(value: float | None, best: float | None) -> str:
     return f"{value / best:.2f}x"
 
 
-def cpu(result: WrkResult) -> str:
-    return "-" if result.server_cpu is None else f"{result.server_cpu * 100:.0f}%"
+def cpu(shares: CpuShares | None) -> str:
+    return "-" if shares is None else f"{shares.server * 100:.0f}%"
+
+
+def foreign(shares: CpuShares | None) -> str:
+    """What other jobs took on the server's CPU / the load CPU during the load."""
+    if shares is None or shares.foreign_server_cpu is None or shares.foreign_load_cpu is None:
+        return "-"
+    return f"{shares.foreign_server_cpu * 100:.0f}% / {shares.foreign_load_cpu * 100:.0f}%"
+
+
+def per_cpu_second(rate: float, shares: CpuShares | None) -> float | None:
+    return rate / shares.server if shares is not None and shares.server > 0.05 else None
+
+
+def check_per_cpu_second(server: ServerFigures) -> float | None:
+    """/check answers per second of the server's CPU time: the figure least
+    moved by other jobs on a shared machine (for a server that is CPU-bound)."""
+    return per_cpu_second(server.check.ok_per_second, server.cpu.get("check")) if server.check else None
 
 
 def best_peer(servers: Iterable[ServerFigures], get: Getter, lower_is_better: bool = False) -> float | None:
@@ -118,18 +140,21 @@ class Renderer:
         rate = wrk_getter(lambda s: s.check, lambda r: r.ok_per_second)
         p99 = wrk_getter(lambda s: s.check, lambda r: r.p99_ms)
         best_rate, best_p99 = best_peer(self.run.servers, rate), best_peer(self.run.servers, p99, True)
+        best_efficiency = best_peer(self.run.servers, check_per_cpu_second)
         rows = []
         for s in self.run.servers:
             if s.check is not None:
-                r = s.check
+                r, shares = s.check, s.cpu.get("check")
                 rows.append([label(s), number(r.ok_per_second), times(r.ok_per_second, best_rate), number(r.p50_ms, 2),
                              number(r.p99_ms, 2), times(r.p99_ms, best_p99), r.socket_error_text(),
-                             number(r.non_2xx), cpu(r)])
+                             number(r.non_2xx), cpu(shares), number(check_per_cpu_second(s)),
+                             times(check_per_cpu_second(s), best_efficiency), foreign(shares)])
             elif "check" in s.errors:
-                rows.append(self._failed(s, "check", 9))
+                rows.append(self._failed(s, "check", 12))
         return (f"## /check/<id>: 200 keep-alive connections, {self.run.seconds} s\n\n"
                 + table(["server", "req/s", "x best peer", "p50 ms", "p99 ms", "p99 x best peer (lower is better)",
-                         "socket errors", "non-2xx", "server CPU"], rows))
+                         "socket errors", "non-2xx", "server CPU", "req per server CPU-second", "x best peer",
+                         "other jobs on CPU 0 / 1"], rows))
 
     def _wrk_table(self, title: str, pick: Callable[[ServerFigures], WrkResult | None], load: str,
                    rate_head: str, value: Callable[[WrkResult], float],
@@ -142,10 +167,12 @@ class Renderer:
             r = pick(s)
             if r is not None:
                 rows.append([label(s), number(value(r)), times(value(r), best), number(r.p50_ms, 2),
-                             number(r.p99_ms, 2), r.socket_error_text(), number(r.non_2xx), cpu(r)])
+                             number(r.p99_ms, 2), r.socket_error_text(), number(r.non_2xx), cpu(s.cpu.get(load)),
+                             foreign(s.cpu.get(load))])
             elif load in s.errors:
-                rows.append(self._failed(s, load, 8))
-        head = ["server", rate_head, "x best peer", "p50 ms", "p99 ms", errors_head, "non-2xx", "server CPU"]
+                rows.append(self._failed(s, load, 9))
+        head = ["server", rate_head, "x best peer", "p50 ms", "p99 ms", errors_head, "non-2xx", "server CPU",
+                "other jobs on CPU 0 / 1"]
         return f"## {title}\n\n" + table(head, rows)
 
     def seed_table(self) -> str:
@@ -184,15 +211,17 @@ class Renderer:
             cells += ([number(up(s)), times(up(s), best_up), number(s.big_upload_rss_mib, 1),
                        times(s.big_upload_rss_mib, best_up_rss)] if s.big_upload else
                       [self._why(s, "big upload"), "-", "-", "-"])
+            cells.append(f"{foreign(s.cpu.get('big download'))}; {foreign(s.cpu.get('big upload'))}")
             rows.append(cells)
         if self.run.dd is not None:
             rows.append([f"dd bs=1M count={self.run.big_mib} conv=fdatasync (disk baseline)", "-", "-", "-", "-",
-                         number(self.run.dd.mb_per_s), times(self.run.dd.mb_per_s, best_up), "-", "-"])
+                         number(self.run.dd.mb_per_s), times(self.run.dd.mb_per_s, best_up), "-", "-", "-"])
         elif self.run.dd_error:
-            rows.append(["dd (disk baseline)", "-", "-", "-", "-", f"failed: {self.run.dd_error}", "-", "-", "-"])
+            rows.append(["dd (disk baseline)", "-", "-", "-", "-", f"failed: {self.run.dd_error}", "-", "-", "-", "-"])
         return (f"## {self.big} download and upload with curl, one transfer each\n\n"
                 + table(["server", "download MB/s", "x best peer", "peak RSS MiB", "RSS x best peer",
-                         "upload MB/s", "x best peer", "peak RSS MiB", "RSS x best peer"], rows))
+                         "upload MB/s", "x best peer", "peak RSS MiB", "RSS x best peer",
+                         "other jobs on CPU 0 / 1 (download; upload)"], rows))
 
     @staticmethod
     def _why(server: ServerFigures, load: str) -> str:
@@ -205,13 +234,15 @@ class Renderer:
             return title + f"failed: {self.run.throttled_error}" if self.run.throttled_error else ""
         head = ["connections (connected / 200 OK / refused / ended early)", "per-connection limit B/s",
                 f"aggregate MB/s over {t.window_seconds:.0f} s", "x target", "plain count in window, MB/s",
-                "server CPU (one core = 100%)", "peak RSS MiB", "per-connection B/s p1 / p50 / p99"]
+                "server CPU (one core = 100%)", "peak RSS MiB", "per-connection B/s p1 / p50 / p99",
+                "other jobs on CPU 0 / 1"]
         row = [f"{t.connections:,} ({t.connected:,} / {t.ok:,} / {t.connect_failures:,} / {t.ended_early:,})",
                number(t.rate_per_connection), number(t.aggregate_bytes_per_s / 1e6, 3)
                + (f" ({t.unmeasured} connections unmeasured)" if t.unmeasured else ""),
                f"{t.aggregate_bytes_per_s / t.target_bytes_per_s:.3f}x", number(t.window_count_bytes_per_s / 1e6, 3),
                f"{t.server_cpu_fraction * 100:.1f}%", number(t.peak_rss_mib, 1),
-               f"{t.per_connection_p1:,.0f} / {t.per_connection_p50:,.0f} / {t.per_connection_p99:,.0f}"]
+               f"{t.per_connection_p1:,.0f} / {t.per_connection_p50:,.0f} / {t.per_connection_p99:,.0f}",
+               foreign(t.cpu)]
         return title + table(head, [row])
 
     def targets_table(self) -> str:
@@ -252,6 +283,8 @@ class Renderer:
             return s.small_uploads.ok_per_second if s.small_uploads else None
 
         add("/check keep-alive req/s vs aiohttp", get(ours, rate), get(aio, rate), ">= 1.25x", lambda r: r >= 1.25)
+        add("/check req per server CPU-second vs aiohttp (the same, less moved by other jobs)",
+            get(ours, check_per_cpu_second), get(aio, check_per_cpu_second), ">= 1.25x", lambda r: r >= 1.25)
         add("/check p99 latency vs aiohttp", get(ours, p99), get(aio, p99), "<= 1.00x", lambda r: r <= 1.0)
         seed_errors = ours.seed.socket_errors if ours and ours.seed else None
         original = run.server("original")
@@ -327,11 +360,28 @@ class Renderer:
                 f"- Command: `{run.command}`"]
         info += [f"- {name}: {value}" for name, value in run.machine]
         info.append("- Versions: " + ", ".join(f"{name} {version}" for name, version in run.versions))
+        info.append(f"- Other jobs on the machine during the loads: {self.noise()}")
         info += [f"- Note: {note}" for note in run.notes]
         sections = [HEADER, "## This run\n\n" + "\n".join(info), self.targets_table(), self.check_table(),
                     self.seed_table(), self.mib_table(), self.big_table(), self.small_table(),
                     self.throttled_table(), self.profiles(), METHOD, self.errors()]
         return "\n\n".join(s.strip() for s in sections if s.strip()) + "\n"
+
+    def noise(self) -> str:
+        shares = [c for s in self.run.servers for c in s.cpu.values()]
+        if self.run.throttled:
+            shares.append(self.run.throttled.cpu)
+
+        def spread(values: list[float]) -> str:
+            if not values:
+                return "not measured"
+            ordered = sorted(values)
+            return f"median {ordered[len(ordered) // 2] * 100:.0f}%, max {ordered[-1] * 100:.0f}%"
+
+        server = [c.foreign_server_cpu for c in shares if c.foreign_server_cpu is not None]
+        load = [c.foreign_load_cpu for c in shares if c.foreign_load_cpu is not None]
+        return (f"on the server's CPU {spread(server)} of a core; on the load CPU {spread(load)} "
+                "(per load; the less, the better controlled the run)")
 
     def errors(self) -> str:
         lines = [f"- {s.label}, {load}: {error}" for s in self.run.servers for load, error in s.errors.items()]

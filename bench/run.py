@@ -82,7 +82,8 @@ class Harness:
         self.fixtures = make_fixtures(workdir / "fixtures", plan.big_mib)
         os.sync()
         self.launcher = Launcher(workdir, self.fixtures, server_cpu, service_python)
-        self.suite = SuiteRunner(plan, self.fixtures, load_cpu, log)
+        self.server_cpu = server_cpu
+        self.suite = SuiteRunner(plan, self.fixtures, server_cpu, load_cpu, log)
 
     def wanted(self, key: str) -> bool:
         return not self.only or key in self.only
@@ -121,7 +122,8 @@ class Harness:
             return
         try:
             self.figures.throttled = run_throttled(deployment, plan.throttled_connections, plan.throttled_rate,
-                                                   plan.throttled_warmup, plan.throttled_window, self.load_cpu)
+                                                   plan.throttled_warmup, plan.throttled_window, self.server_cpu,
+                                                   self.load_cpu)
         except Exception as exc:
             self.figures.throttled_error = str(exc).splitlines()[0][:200]
             log(f"throttled scale FAILED: {exc}")

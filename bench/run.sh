@@ -14,8 +14,9 @@ missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v curl >/dev/null || missing+=(curl)
 command -v taskset >/dev/null || missing+=(util-linux)
-if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
-    missing+=(nginx-full)
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+if ! "$nginx_bin" -V 2>&1 | grep -q http_dav_module; then
+    missing+=(nginx-full)  # the packaging with the WebDAV module (PUT uploads)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "== installing ${missing[*]} (apt-get)"

@@ -10,9 +10,10 @@ import os
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, TypeVar
 
+from bench.cpu_meter import CpuMeter, wait_for_quiet
 from bench.figures import ServerFigures
 from bench.fixtures import Fixtures, multipart_content_type
 from bench.loads import WrkLoad, WrkResult, curl_download, curl_upload, run_wrk
@@ -33,16 +34,17 @@ class Plan:
     throttled_rate: int
     throttled_warmup: float
     throttled_window: float
+    settle_limit: float
 
     @staticmethod
     def full() -> Plan:
         return Plan(seconds=30, big_mib=1024, pause=2.0, throttled_connections=1000, throttled_rate=10000,
-                    throttled_warmup=5.0, throttled_window=30.0)
+                    throttled_warmup=5.0, throttled_window=30.0, settle_limit=30.0)
 
     @staticmethod
     def quick() -> Plan:
         return Plan(seconds=3, big_mib=64, pause=0.5, throttled_connections=1000, throttled_rate=10000,
-                    throttled_warmup=2.0, throttled_window=4.0)
+                    throttled_warmup=2.0, throttled_window=4.0, settle_limit=3.0)
 
 
 def check_load(plan: Plan, path: str) -> WrkLoad:
@@ -81,10 +83,11 @@ def _expect(url: str, *, method: str = "GET", body: bytes | None = None, content
 
 
 class SuiteRunner:
-    def __init__(self, plan: Plan, fixtures: Fixtures, load_cpu: int | None,
+    def __init__(self, plan: Plan, fixtures: Fixtures, server_cpu: int | None, load_cpu: int | None,
                  log: Callable[[str], None]) -> None:
         self._plan = plan
         self._fixtures = fixtures
+        self._server_cpu = server_cpu
         self._cpu = load_cpu
         self._log = log
 
@@ -92,9 +95,16 @@ class SuiteRunner:
         if not deployment.server.alive():
             figures.errors[load] = "server not running"
             return None
-        self._log(f"  {deployment.spec.key}: {load}")
+        cpus = [c for c in (self._server_cpu, self._cpu) if c is not None]
+        busy = ""
+        if cpus:
+            waited, worst = wait_for_quiet(cpus, threshold=0.10, limit=self._plan.settle_limit)
+            busy = f" (other jobs: {worst * 100:.0f}% of a CPU after waiting {waited:.0f} s)" if worst >= 0.10 else ""
+        self._log(f"  {deployment.spec.key}: {load}{busy}")
         try:
-            result = run()
+            with CpuMeter(deployment.server, self._server_cpu, self._cpu) as meter:
+                result = run()
+            figures.cpu[load] = meter.shares
         except Exception as exc:  # a failed load is a figure too: report it, go on with the next
             figures.errors[load] = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
             self._log(f"  {deployment.spec.key}: {load} FAILED: {exc}")
@@ -103,9 +113,7 @@ class SuiteRunner:
         return result
 
     def _wrk(self, deployment: Deployment, load: WrkLoad) -> WrkResult:
-        before = deployment.server.cpu_seconds()
-        result = run_wrk(deployment.server.base_url, load, self._cpu)
-        return replace(result, server_cpu=(deployment.server.cpu_seconds() - before) / result.seconds)
+        return run_wrk(deployment.server.base_url, load, self._cpu)
 
     def run(self, deployment: Deployment, figures: ServerFigures) -> None:
         spec, server, plan, fixtures = deployment.spec, deployment.server, self._plan, self._fixtures

@@ -9,20 +9,21 @@ import json
 import subprocess
 import sys
 
+from bench.cpu_meter import CpuMeter
 from bench.figures import ThrottledFigures
 from bench.processes import PeakRss, pinned
 from bench.servers import REPO, Deployment
 
 
 def run_throttled(deployment: Deployment, connections: int, rate: int, warmup: float, window: float,
-                  cpu: int | None) -> ThrottledFigures:
+                  server_cpu: int | None, cpu: int | None) -> ThrottledFigures:
     server = deployment.server
     argv = pinned(cpu, [sys.executable, "-m", "bench.throttled_clients", "--port", str(server.port),
                         "--path", deployment.mib_path, "--connections", str(connections),
                         "--warmup", str(warmup), "--window", str(window)])
     cpu_at: dict[str, float] = {}
     result: dict[str, float] = {}
-    with PeakRss(server) as peak:
+    with PeakRss(server) as peak, CpuMeter(server, server_cpu, cpu) as meter:
         client = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             assert client.stdout is not None
@@ -47,7 +48,7 @@ def run_throttled(deployment: Deployment, connections: int, rate: int, warmup: f
         ended_early=int(result["ended_early"]), window_seconds=seconds,
         aggregate_bytes_per_s=result["aggregate_bytes_per_s"],
         window_count_bytes_per_s=result["window_count_bytes_per_s"], unmeasured=int(result["unmeasured"]),
-        server_cpu_fraction=(cpu_at["window-end"] - cpu_at["window-start"]) / seconds,
+        server_cpu_fraction=(cpu_at["window-end"] - cpu_at["window-start"]) / seconds, cpu=meter.shares,
         peak_rss_mib=peak.mib, per_connection_p1=result["per_connection_p1"],
         per_connection_p50=result["per_connection_p50"], per_connection_p99=result["per_connection_p99"],
     )
