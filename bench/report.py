@@ -55,7 +55,7 @@ METHOD = """## How each figure is taken
   CPU-second** = req/s / server CPU: for a CPU-bound server, what one whole core would serve; the figure least
   moved by other jobs. **other jobs on CPU 0 / 1**: busy time of each CPU (/proc/stat: user, nice, system, steal)
   not used by the server (CPU 0) or by the harness and its load generators (CPU 1), per second. Before each load
-  the harness waits (up to 30 s) for a second in which both CPUs are under 10% busy.
+  the harness waits (up to 20 s) for a second in which both CPUs are under 10% busy.
 
 Peers (bench/peers/): **original** replicates the first implementation (stdlib ThreadingHTTPServer, HTTP/1.0, an
 `os.listdir` scan per check and download, whole bodies read into memory, stdlib request logging to stderr);

@@ -39,7 +39,7 @@ class Plan:
     @staticmethod
     def full() -> Plan:
         return Plan(seconds=30, big_mib=1024, pause=2.0, throttled_connections=1000, throttled_rate=10000,
-                    throttled_warmup=5.0, throttled_window=30.0, settle_limit=30.0)
+                    throttled_warmup=5.0, throttled_window=30.0, settle_limit=20.0)
 
     @staticmethod
     def quick() -> Plan:
