@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.figures import Hotspot, Profile
 from bench.loads import WrkLoad, run_wrk
 from bench.processes import pinned
-from bench.servers import Deployment
+from bench.servers import REPO, Deployment
 
 OWN_CODE = ("(adapters/", "(domain/", "(ports/")
 
@@ -51,6 +51,14 @@ def hotspots(stacks: list[tuple[list[str], int]], per: int, top: int,
     return [Hotspot(n, 100 * own[n] / per, 100 * total[n] / per) for n in names[:top]]
 
 
+def _shown(path: Path) -> str:
+    """The path as the report shows it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def _idle_worker(frames: list[str]) -> bool:
     """A pool thread waiting for work (its leaf is the pool's own loop)."""
     return frames[-1].startswith("_worker (concurrent/futures/thread.py")
@@ -85,5 +93,5 @@ def profile_load(deployment: Deployment, title: str, load: WrkLoad, cpu: int | N
         loop_hotspots=hotspots(loop, loop_samples, 15),
         own_hotspots=hotspots(loop, loop_samples, 12, only_own=True),
         worker_hotspots=hotspots(workers, loop_samples, 8),
-        worker_samples=sum(count for _, count in workers), raw_file=str(raw_file),
+        worker_samples=sum(count for _, count in workers), raw_file=_shown(raw_file),
     )

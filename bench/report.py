@@ -42,7 +42,9 @@ METHOD = """## How each figure is taken
   tree: nginx master + worker) during that transfer: the kernel's high-water mark, reset just before
   (`/proc/PID/clear_refs`), or a 20 ms poll of VmRSS, whichever is larger. `sync` runs before each upload.
 - **dd**: `dd if=/dev/zero bs=1M count=1024 conv=fdatasync` in the same work directory: the durable-write baseline
-  for ours with the default `--fsync always`.
+  for ours with the default `--fsync always`. dd fills the page cache far faster than the disk drains it and then
+  flushes nearly all of it at the end; an upload arriving at network speed lets writeback overlap the transfer, so
+  a durable upload can beat dd's figure.
 - **64 KiB uploads**: wrk, 32 connections, 30 s, each request a new file (unique name per request); uploads/s
   counts 2xx answers.
 - **throttled scale**: ours with `--download-rate 10000`; bench/throttled_clients.py opens 1,000 connections each
