@@ -1,0 +1,2 @@
+"""The servers ours is measured against. Run as separate processes by
+bench/run.py; never imported by the service."""
