@@ -110,7 +110,10 @@ class Harness:
         finally:
             status = deployment.server.stop()
             log(f"{spec.label}: stopped (exit {status})")
-            shutil.rmtree(deployment.root, ignore_errors=True)
+            # The files stay until the whole run ends (under ``workdir``): ext4
+            # makes file creation slow for a while after many deletions (its
+            # inode allocator skips recently freed inodes), which would
+            # penalise whichever server happened to run next.
 
     def throttled(self) -> None:
         plan = self.plan
@@ -129,7 +132,6 @@ class Harness:
             log(f"throttled scale FAILED: {exc}")
         finally:
             deployment.server.stop()
-            shutil.rmtree(deployment.root, ignore_errors=True)
 
     def profiles(self, out_dir: Path) -> None:
         """py-spy under the /check load and the 64 KiB upload loads (default
@@ -155,7 +157,6 @@ class Harness:
                 log(f"profile FAILED: {exc}")
             finally:
                 deployment.server.stop()
-                shutil.rmtree(deployment.root, ignore_errors=True)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -80,8 +80,9 @@ def our_specs() -> list[ServerSpec]:
 
 class Launcher:
     """Starts servers pinned to ``cpu`` in per-server directories under
-    ``workdir``; the caller stops them (``Deployment.server.stop``) and
-    removes ``Deployment.root``."""
+    ``workdir``; the caller stops them (``Deployment.server.stop``). Their
+    files are removed with ``workdir`` at the end of the run, not between
+    servers (see ``Harness.serve``)."""
 
     def __init__(self, workdir: Path, fixtures: Fixtures, cpu: int | None, service_python: str) -> None:
         self._workdir = workdir

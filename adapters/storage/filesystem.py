@@ -29,6 +29,7 @@ import re
 import secrets
 import stat
 import struct
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 
@@ -40,6 +41,7 @@ MAGIC = b"UDSBLOB1"
 TRAILER = struct.Struct(">8sQ")
 TAIL_READ = 4096  # one pread of the tail usually covers metadata and trailer
 WRITE_BUFFER = 1 << 20
+FREE_SPACE_MAX_AGE = 0.25  # seconds a statvfs() result serves the up-front check of new uploads
 IOV_MAX = 1024  # POSIX minimum of the largest writev() vector
 MAX_METADATA = 1 << 20
 INFO_CACHE_SIZE = 10_000  # parsed metadata kept per process (a few hundred bytes each)
@@ -105,16 +107,30 @@ class _ThreadedFd:
     call still running in its thread (a task cancelled while awaiting one):
     closing under it could let a new ``open`` reuse the number mid-write."""
 
-    def __init__(self, fd: int, executor: concurrent.futures.Executor) -> None:
-        self.fd = fd
+    def __init__(self, fd: int | None, executor: concurrent.futures.Executor,
+                 opener: Callable[[], int] | None = None) -> None:
+        """Either an open ``fd``, or an ``opener`` that the first call runs in
+        the pool: opening a file is a blocking syscall, and any such call on
+        the event loop hands the interpreter lock to busy pool threads."""
+        self._fd = fd
+        self._opener = opener
         self._executor = executor
         self._pending: concurrent.futures.Future[Any] | None = None
         self._closed = False
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    @property
+    def fd(self) -> int:
+        """The descriptor; opened on first use (in the calling thread)."""
+        if self._fd is None:
+            assert self._opener is not None
+            self._fd = self._opener()
+        return self._fd
+
+    async def run(self, fn: Callable[..., T], *args: Any, executor: concurrent.futures.Executor | None = None) -> T:
+        """``fn(*args)`` in the fd's pool, or in ``executor``."""
         if self._closed:
             raise ValueError("file is closed")
-        future = self._executor.submit(fn, *args)
+        future = (executor or self._executor).submit(fn, *args)
         self._pending = future
         return await asyncio.wrap_future(future)
 
@@ -126,7 +142,8 @@ class _ThreadedFd:
 
         def finish(_: object = None) -> None:
             try:
-                os.close(self.fd)
+                if self._fd is not None:
+                    os.close(self._fd)
             finally:
                 if then is not None:
                     then()
@@ -145,18 +162,27 @@ class FileSystemStore:
         *,
         fsync: bool = True,
         min_free_space: int = 0,
-        executor: concurrent.futures.Executor | None = None,
+        writes: concurrent.futures.Executor | None = None,
+        waits: concurrent.futures.Executor | None = None,
     ) -> None:
+        """``writes`` runs file writes and renames: short jobs that hold the
+        interpreter lock between syscalls, so one thread is best (more threads
+        on a busy core fight the event loop for the lock and all go slower).
+        ``waits`` runs calls that mostly wait outside the lock: fsync of files
+        and directories, and reads that may go to the disk; many threads, so
+        concurrent uploads' fsyncs share the file system's journal commits."""
         self.root = Path(root)
         self._objects = self.root / "objects"
         self._objects_dir = str(self._objects)
         self._info_cache: dict[str, tuple[tuple[int, int, int, int], BlobInfo]] = {}
+        self._shards: set[str] = set()  # shard directories known to exist (filled by prepare)
+        self._free_cache = 0
+        self._free_at = -FREE_SPACE_MAX_AGE - 1.0
         self._tmp = self.root / "tmp"
         self._fsync = fsync
         self._min_free = min_free_space
-        self._executor = executor or concurrent.futures.ThreadPoolExecutor(
-            max_workers=8, thread_name_prefix="uds-storage"
-        )
+        self._writes = writes or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="uds-write")
+        self._waits = waits or concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="uds-wait")
 
     # -- start-up -------------------------------------------------------------
 
@@ -174,6 +200,7 @@ class FileSystemStore:
             probe.unlink()
         except OSError as exc:
             raise StorageUnavailable(f"storage directory {self.root} is not usable: {exc.strerror or exc}") from exc
+        self._shards = {entry.name for entry in os.scandir(self._objects) if entry.is_dir()}
         removed = 0
         for leftover in self._tmp.iterdir():
             try:
@@ -193,6 +220,13 @@ class FileSystemStore:
     def _free_bytes(self) -> int:
         st = os.statvfs(self.root)
         return st.f_bavail * st.f_frsize
+
+    def _recent_free_bytes(self) -> int:
+        now = time.monotonic()
+        if now - self._free_at > FREE_SPACE_MAX_AGE:
+            self._free_cache = self._free_bytes()
+            self._free_at = now
+        return self._free_cache
 
     def _ensure_room(self, more: int) -> None:
         if self._min_free and self._free_bytes() - more < self._min_free:
@@ -238,20 +272,27 @@ class FileSystemStore:
     # -- the port -------------------------------------------------------------
 
     async def open_writer(self, blob_id: str, size_hint: int | None) -> FileBlobWriter:
+        # No syscall here (see _ThreadedFd): the free-space figure is at most
+        # FREE_SPACE_MAX_AGE old, and the temporary file is created by the
+        # writer's first job in the pool. Ids are unique, so is the name.
         _check_id(blob_id)
-        self._ensure_room(size_hint or 0)
-        path = self._tmp / f"{blob_id}.{secrets.token_hex(4)}.part"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFull() from exc
-            raise
-        return FileBlobWriter(self, blob_id, path, _ThreadedFd(fd, self._executor))
+        if self._min_free and self._recent_free_bytes() - (size_hint or 0) < self._min_free:
+            raise StorageFull()
+        path = self._tmp / f"{blob_id}.part"
+
+        def create() -> int:
+            try:
+                return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise StorageFull() from exc
+                raise
+
+        return FileBlobWriter(self, blob_id, path, _ThreadedFd(None, self._writes, create))
 
     async def open_reader(self, blob_id: str) -> FileBlobReader:
         fd, info = self._open_blob(blob_id)
-        return FileBlobReader(_ThreadedFd(fd, self._executor), info)
+        return FileBlobReader(_ThreadedFd(fd, self._waits), info)
 
     async def stat(self, blob_id: str) -> BlobInfo:
         # Runs on the event loop on purpose: one stat() of a cached inode
@@ -274,13 +315,18 @@ class FileSystemStore:
     def _publish(self, tmp_path: Path, blob_id: str) -> None:
         final = self._path(blob_id)
         shard = self._objects / blob_id[:2]
-        if not shard.is_dir():
+        if blob_id[:2] not in self._shards:  # known shards cost no stat() per upload
             shard.mkdir(exist_ok=True)
             if self._fsync:
                 _fsync_dir(self._objects)
+            self._shards.add(blob_id[:2])
         os.rename(tmp_path, final)
         if self._fsync:
             _fsync_dir(shard)
+
+    def _sync_and_publish(self, fd: int, tmp_path: Path, blob_id: str) -> None:
+        os.fsync(fd)
+        self._publish(tmp_path, blob_id)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -327,16 +373,21 @@ class FileBlobWriter:
     def _finish(self, block: list[bytes], metadata: Mapping[str, str]) -> None:
         meta = json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":")).encode()
         self._write_block([*block, meta, TRAILER.pack(MAGIC, len(meta))])
-        if self._store._fsync:
-            os.fsync(self._file.fd)
-        self._store._publish(self._tmp_path, self._blob_id)
+        if not self._store._fsync:
+            self._store._publish(self._tmp_path, self._blob_id)
 
     async def commit(self, metadata: Mapping[str, str]) -> None:
+        """Write what is left and the metadata (one job in the write pool),
+        then, with fsync, fsync the file, rename it into place and fsync the
+        directory (one job in the wait pool); without, rename in the first."""
         if self._done:
             raise ValueError("writer is closed")
         block, self._pieces, self._pending = self._pieces, [], 0
         try:
             await self._file.run(self._finish, block, metadata)
+            if self._store._fsync:
+                await self._file.run(self._store._sync_and_publish, self._file.fd, self._tmp_path, self._blob_id,
+                                     executor=self._store._waits)
         except BaseException:
             await self.abort()
             raise

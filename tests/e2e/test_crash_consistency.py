@@ -35,6 +35,7 @@ pytestmark = pytest.mark.e2e
 ROUNDS = 10
 UPLOADS = 30
 MAX_SIZE = 2 << 20
+FIRST_BLOCK = 1 << 20  # the filesystem store's WRITE_BUFFER
 KILL_WINDOW = (0.02, 0.6)  # seconds after the first upload starts
 SLOW_EVERY = 10  # every tenth upload trickles in over ~1 s, so some are always in flight
 
@@ -55,8 +56,13 @@ class Upload:
 def plan_uploads(rng: random.Random) -> list[Upload]:
     uploads = []
     for index in range(UPLOADS):
-        size = max(1, int(math.exp(rng.uniform(0, math.log(MAX_SIZE)))))  # log-uniform: mostly small
         slow = index % SLOW_EVERY == 0
+        if slow:
+            # Larger than the store's first write block (1 MiB), so that a kill
+            # mid-upload finds a temporary file on disk (it is created lazily).
+            size = rng.randint(FIRST_BLOCK + 128 * 1024, MAX_SIZE)
+        else:
+            size = max(1, int(math.exp(rng.uniform(0, math.log(MAX_SIZE)))))  # log-uniform: mostly small
         uploads.append(Upload(index, rng.randbytes(size), chunked=slow or rng.random() < 0.5, slow=slow,
                               delay=rng.uniform(0, KILL_WINDOW[1])))
     return uploads
@@ -67,10 +73,17 @@ def body_of(upload: Upload) -> bytes | Iterator[bytes]:
         return upload.body
 
     def pieces() -> Iterator[bytes]:
-        step = max(1, len(upload.body) // 20) if upload.slow else 64 * 1024
-        for start in range(0, len(upload.body), step):
-            if upload.slow:
-                time.sleep(0.05)
+        if not upload.slow:
+            for start in range(0, len(upload.body), 64 * 1024):
+                yield upload.body[start:start + 64 * 1024]
+            return
+        # Past the store's first 1 MiB block at once (a temporary file then
+        # exists), then the rest trickles in over about a second.
+        head = FIRST_BLOCK + 64 * 1024
+        yield upload.body[:head]
+        step = max(1, (len(upload.body) - head) // 20)
+        for start in range(head, len(upload.body), step):
+            time.sleep(0.05)
             yield upload.body[start:start + step]
 
     return pieces()

@@ -123,7 +123,9 @@ def test_a_stalled_upload_is_aborted_with_408_and_nothing_is_stored(
 @pytest.mark.parametrize("how", [socket.SHUT_WR, socket.SHUT_RDWR], ids=["half-close", "close"])
 def test_a_client_leaving_mid_upload_leaves_nothing_stored(service: Service, how: int) -> None:
     with Wire(service.host, service.port) as wire:
-        wire.send(b"POST /upload/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 5000)
+        # More than the store's first 1 MiB block: its temporary file then exists.
+        wire.send(b"POST /upload/ HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (2 << 20)
+                  + b"x" * ((1 << 20) + 5000))
         deadline = time.monotonic() + 10
         while not list((service.storage / "tmp").iterdir()):  # the upload has begun
             assert time.monotonic() < deadline

@@ -16,16 +16,20 @@ def test_layout_is_sharded_and_single_file(tmp_path: Path) -> None:
     store = FileSystemStore(tmp_path)
     store.prepare()
 
+    data = b"d" * (1 << 20)  # one whole write block: the temporary file is created when it is written
+
     async def scenario() -> None:
         writer = await store.open_writer("abcdef", None)
-        await writer.write(b"data")
+        await writer.write(data[:10])
+        assert list((tmp_path / "tmp").iterdir()) == []  # nothing on disk yet: created by the first block
+        await writer.write(data[10:])
         assert len(list((tmp_path / "tmp").iterdir())) == 1
         await writer.commit({"name": "n"})
 
     asyncio.run(scenario())
     blob = tmp_path / "objects" / "ab" / "abcdef"
     raw = blob.read_bytes()
-    assert raw.startswith(b"data") and raw.endswith(TRAILER.pack(MAGIC, len(raw) - 4 - TRAILER.size))
+    assert raw.startswith(data) and raw.endswith(TRAILER.pack(MAGIC, len(raw) - len(data) - TRAILER.size))
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
