@@ -31,6 +31,10 @@ from adapters.throttle import RateLimits
 from domain.services import CheckService, DownloadService, UploadService
 
 log = logging.getLogger("uds")
+# Start-up and shutdown lines are shown at every --log-level: scripts and
+# people wait for "listening on", and where the files go is never noise.
+lifecycle = logging.getLogger("uds.lifecycle")
+lifecycle.setLevel(logging.INFO)
 
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -247,10 +251,10 @@ async def serve(config: Config, store: FileSystemStore, sock: socket.socket, ann
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     if announce:
-        log.info("listening on %s", listening_url(sock))
+        lifecycle.info("listening on %s", listening_url(sock))
     await stop.wait()
     await server.shutdown()
-    log.info("stopped")
+    lifecycle.info("stopped")
 
 
 def _share(total_rate: int, workers: int) -> int:
@@ -285,9 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"main.py: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 1
-    log.info("storage %s (%d leftover temporary file(s) removed), fsync %s",
-             store.root.resolve(), removed, "always" if config.fsync else "never")
-    log.info("limits: %s", describe_limits(config))
+    lifecycle.info("storage %s (%d leftover temporary file(s) removed), fsync %s",
+                   store.root.resolve(), removed, "always" if config.fsync else "never")
+    lifecycle.info("limits: %s", describe_limits(config))
     if config.workers == 1:
         asyncio.run(serve(config, store, sock))
         return 0
@@ -296,9 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(serve(config, store, sock, announce=False))
         return 0
 
-    log.info("listening on %s with %d workers", listening_url(sock), config.workers)
+    lifecycle.info("listening on %s with %d workers", listening_url(sock), config.workers)
     code = run_workers(config.workers, worker)
-    log.info("stopped")
+    lifecycle.info("stopped")
     return code
 
 

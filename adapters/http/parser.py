@@ -359,8 +359,6 @@ class RequestParser:
                 size_text = line.split(b";", 1)[0].rstrip(b" \t")
                 if not size_text or len(size_text) > MAX_CHUNK_SIZE_DIGITS or not HEX.issuperset(size_text):
                     raise ParseError(400, "invalid chunk size")
-                if b"\r" in line:
-                    raise ParseError(400, "invalid chunk size line")
                 size = int(size_text, 16)
                 if size == 0:
                     self._state = _State.TRAILERS

@@ -295,3 +295,11 @@ def test_startup_removes_leftover_partial_uploads(make_service: ServiceFactory, 
     assert list((storage / "tmp").iterdir()) == []
     assert "1 leftover" in service.log()
     time.sleep(0)  # the service is up; the fixture stops it
+
+
+def test_start_up_lines_show_at_any_log_level(make_service: ServiceFactory) -> None:
+    service = make_service("--log-level", "error")  # the fixture waits for "listening on"
+    assert "storage " in service.log() and "limits: " in service.log()
+    requests.get(service.url + "/healthz", timeout=5)
+    assert service.stop() == 0  # a stop flushes any batched access lines
+    assert "uds.access" not in service.log() and "stopped" in service.log()
