@@ -92,7 +92,7 @@ class ParsedFiles:
     back the same info object while the blob is unchanged saves the parsing
     on every check and download. Bounded; oldest entries go first."""
 
-    def __init__(self, limit: int = 10_000) -> None:
+    def __init__(self, limit: int = 4096) -> None:
         self._limit = limit
         self._files: dict[str, tuple[object, StoredFile]] = {}
 

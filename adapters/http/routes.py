@@ -47,7 +47,7 @@ class ByRecord(Generic[T]):
     hands back that same record object (it does while the file is
     unchanged). Bounded; oldest entries go first."""
 
-    def __init__(self, limit: int = 10_000) -> None:
+    def __init__(self, limit: int = 4096) -> None:
         self._limit = limit
         self._values: dict[str, tuple[StoredFile, T]] = {}
 

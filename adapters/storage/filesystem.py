@@ -44,7 +44,7 @@ WRITE_BUFFER = 1 << 20
 FREE_SPACE_MAX_AGE = 0.25  # seconds a statvfs() result serves the up-front check of new uploads
 IOV_MAX = 1024  # POSIX minimum of the largest writev() vector
 MAX_METADATA = 1 << 20
-INFO_CACHE_SIZE = 10_000  # parsed metadata kept per process (a few hundred bytes each)
+INFO_CACHE_SIZE = 4096  # parsed metadata of the most recently used blobs (a few hundred bytes each)
 SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}\Z")
 T = TypeVar("T")
 
