@@ -34,6 +34,8 @@ from adapters.http.parser import (
     ParseError,
     Request,
     RequestParser,
+    _checked_fields,
+    _fast_fields,
 )
 
 LIMITS = {"max_request_line": 32, "max_header_bytes": 64, "max_headers": 6, "max_chunk_line": 16}
@@ -149,9 +151,25 @@ def check_request(request: Request) -> None:
         assert "\r" not in value and "\n" not in value and "\x00" not in value
 
 
+def check_head_paths(data: bytes) -> None:
+    """The parser's fast head path never accepts what the line-by-line path
+    refuses, nor reads an accepted head differently."""
+    end = data.find(b"\n\r\n")
+    end = end if end >= 0 else data.find(b"\n\n")
+    head = data[:end] if end >= 0 else data
+    fast = _fast_fields(head)
+    try:
+        checked = _checked_fields(head)
+    except ParseError:
+        assert fast is None, (head, fast)
+        return
+    assert fast is None or fast == checked, (head, fast, checked)
+
+
 def check(data: bytes, cuts: Sequence[int], max_data: int) -> None:
     """The whole property: checks hold for one-shot and cut feeding, and both
     tell the same story."""
+    check_head_paths(data)
     whole = parse(data, [], NO_LIMIT)
     pieces = parse(data, cuts, max_data)
     assert pieces.summary() == whole.summary(), (whole.summary(), pieces.summary())
