@@ -38,6 +38,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import AsyncIterator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -313,6 +314,10 @@ async def run(minutes: float, concurrency: int, seed: int, workdir: Path) -> int
     return 1 if errors or bad_lines or leftovers or code != 0 else 0
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Soak the service with mixed traffic.")
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -322,6 +327,8 @@ def main() -> None:
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
     workdir = Path(tempfile.mkdtemp(prefix="uds-soak-"))
+    # SIGTERM unwinds like Ctrl-C, so the service this soak started is stopped too.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = asyncio.run(run(args.minutes, args.concurrency, seed, workdir))
     finally:
