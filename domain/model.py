@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Mapping
 
+from ports.storage import BlobInfo
+
 MAX_NAME_CHARS = 255
 
 
@@ -94,13 +96,13 @@ class ParsedFiles:
 
     def __init__(self, limit: int = 4096) -> None:
         self._limit = limit
-        self._files: dict[str, tuple[object, StoredFile]] = {}
+        self._files: dict[str, tuple[BlobInfo, StoredFile]] = {}
 
-    def get(self, file_id: str, size: int, metadata: Mapping[str, str], info: object) -> StoredFile:
+    def get(self, file_id: str, info: BlobInfo) -> StoredFile:
         known = self._files.get(file_id)
         if known is not None and known[0] is info:
             return known[1]
-        stored = StoredFile.from_metadata(file_id, size, metadata)
+        stored = StoredFile.from_metadata(file_id, info.size, info.metadata)
         if len(self._files) >= self._limit:
             del self._files[next(iter(self._files))]
         self._files[file_id] = (info, stored)

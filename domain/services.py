@@ -90,6 +90,13 @@ class UploadService:
         return stored
 
 
+def _require_plausible(links: Links, file_id: str) -> None:
+    """Anything that is not exactly an id is not found, before any storage
+    access: ``..``, slashes, encoded bytes never reach the store."""
+    if not links.is_valid_id(file_id):
+        raise FileNotFound(file_id)
+
+
 class CheckService:
     """Answers whether a file exists, from metadata only (O(1))."""
 
@@ -99,13 +106,12 @@ class CheckService:
         self._parsed = ParsedFiles()
 
     async def check(self, file_id: str) -> StoredFile:
-        if not self._links.is_valid_id(file_id):
-            raise FileNotFound(file_id)
+        _require_plausible(self._links, file_id)
         try:
             info = await self._storage.stat(file_id)
         except BlobNotFound:
             raise FileNotFound(file_id) from None
-        return self._parsed.get(file_id, info.size, info.metadata, info)
+        return self._parsed.get(file_id, info)
 
 
 @dataclass
@@ -126,14 +132,12 @@ class DownloadService:
         self._parsed = ParsedFiles()
 
     async def open(self, file_id: str) -> OpenedFile:
-        if not self._links.is_valid_id(file_id):
-            raise FileNotFound(file_id)
+        _require_plausible(self._links, file_id)
         try:
             reader = await self._storage.open_reader(file_id)
         except BlobNotFound:
             raise FileNotFound(file_id) from None
-        info = reader.info
-        return OpenedFile(self._parsed.get(file_id, info.size, info.metadata, info), reader)
+        return OpenedFile(self._parsed.get(file_id, reader.info), reader)
 
     async def send(self, opened: OpenedFile, offset: int, count: int, sink: ByteSink, throttle: Throttle) -> None:
         """Send ``count`` bytes from ``offset`` (already validated against the
