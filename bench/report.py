@@ -46,7 +46,9 @@ METHOD = """## How each figure is taken
   flushes nearly all of it at the end; an upload arriving at network speed lets writeback overlap the transfer, so
   a durable upload can beat dd's figure.
 - **64 KiB uploads**: wrk, 32 connections, 30 s, each request a new file (unique name per request); uploads/s
-  counts 2xx answers.
+  counts 2xx answers. This load runs in a second pass, after every server's other loads, on a fresh instance: the
+  tens of thousands of files it leaves (kept until the run ends; ext4 makes file creation slow for a while after
+  mass deletions) would otherwise slow the disk for every big upload measured after them.
 - **throttled scale**: ours with `--download-rate 10000`; bench/throttled_clients.py opens 1,000 connections each
   downloading a 1 MiB file, waits 5 s (the token buckets' initial burst), then watches 30 s. The server sends
   paced slices (16 KiB every 1.6 s), so each connection's rate is taken from the first to the last slice that

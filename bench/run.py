@@ -95,18 +95,24 @@ class Harness:
         except LoadError as exc:
             self.figures.dd_error = str(exc)
 
-    def serve(self, spec: ServerSpec) -> None:
-        figures = ServerFigures(spec.key, spec.label, spec.role)
-        self.figures.servers.append(figures)
-        log(f"{spec.label}: starting")
+    def serve(self, spec: ServerSpec, phase: str) -> None:
+        """Run one phase of the suite (see ``Suite.run``) on a fresh instance
+        of ``spec``; both phases fill the same figures."""
+        figures = next((f for f in self.figures.servers if f.key == spec.key), None)
+        if figures is None:
+            figures = ServerFigures(spec.key, spec.label, spec.role)
+            self.figures.servers.append(figures)
+        if phase == "small" and not spec.uploads:
+            return
+        log(f"{spec.label}: starting ({phase})")
         try:
-            deployment = self.launcher.start(spec)
+            deployment = self.launcher.start(spec, phase)
         except Exception as exc:  # one server that cannot start must not stop the others
             figures.errors["start"] = str(exc).splitlines()[0][:200]
             log(f"{spec.label}: failed to start: {exc}")
             return
         try:
-            self.suite.run(deployment, figures)
+            self.suite.run(deployment, figures, phase)
         finally:
             status = deployment.server.stop()
             log(f"{spec.label}: stopped (exit {status})")
@@ -186,9 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         harness = Harness(plan, figures, workdir, server_cpu, load_cpu, service_python, only)
         harness.baseline()
-        for spec in peer_specs() + our_specs():
-            if harness.wanted(spec.key):
-                harness.serve(spec)
+        for phase in ("transfers", "small"):
+            for spec in peer_specs() + our_specs():
+                if harness.wanted(spec.key):
+                    harness.serve(spec, phase)
         if harness.wanted("throttled"):
             harness.throttled()
         if args.profile:

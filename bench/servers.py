@@ -90,8 +90,8 @@ class Launcher:
         self._cpu = cpu
         self._service_python = service_python
 
-    def start(self, spec: ServerSpec) -> Deployment:
-        root = self._workdir / f"srv-{spec.key}"
+    def start(self, spec: ServerSpec, phase: str = "") -> Deployment:
+        root = self._workdir / (f"srv-{spec.key}-{phase}" if phase else f"srv-{spec.key}")
         root.mkdir()
         port = free_port()
         if spec.role == OURS:

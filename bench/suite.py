@@ -115,9 +115,18 @@ class SuiteRunner:
     def _wrk(self, deployment: Deployment, load: WrkLoad) -> WrkResult:
         return run_wrk(deployment.server.base_url, load, self._cpu)
 
-    def run(self, deployment: Deployment, figures: ServerFigures) -> None:
+    def run(self, deployment: Deployment, figures: ServerFigures, phase: str = "all") -> None:
+        """``phase`` "transfers": /check, downloads and the big upload;
+        "small": the 64 KiB uploads; "all": both. The harness runs every
+        server's transfers before any server's small uploads: tens of
+        thousands of new files (kept until the end of the run, see
+        ``Harness.serve``) slow the disk for every big upload that follows."""
         spec, server, plan, fixtures = deployment.spec, deployment.server, self._plan, self._fixtures
         base = server.base_url
+        if phase == "small":
+            if spec.uploads:
+                self._small_uploads(deployment, figures)
+            return
         if spec.checks:
             def check() -> WrkResult:
                 _expect(base + deployment.check_path)
@@ -147,13 +156,20 @@ class SuiteRunner:
             if figures.big_upload is not None:
                 figures.big_upload_rss_mib = peak.mib
 
-            def small() -> WrkResult:
-                load = small_upload_load(plan, deployment, fixtures)
-                assert load.body_file is not None
-                body = load.body_file.read_bytes().replace(b"@@N@@", b"probe")
-                _expect(base + spec.upload_path.replace("@@N@@", "probe"), method=spec.upload_method, body=body,
-                        content_type=load.content_type)
-                return self._wrk(deployment, load)
+            if phase == "all":
+                self._small_uploads(deployment, figures)
 
-            os.sync()
-            figures.small_uploads = self._attempt(figures, deployment, "64 KiB uploads", small)
+    def _small_uploads(self, deployment: Deployment, figures: ServerFigures) -> None:
+        spec, plan, fixtures = deployment.spec, self._plan, self._fixtures
+        base = deployment.server.base_url
+
+        def small() -> WrkResult:
+            load = small_upload_load(plan, deployment, fixtures)
+            assert load.body_file is not None
+            body = load.body_file.read_bytes().replace(b"@@N@@", b"probe")
+            _expect(base + spec.upload_path.replace("@@N@@", "probe"), method=spec.upload_method, body=body,
+                    content_type=load.content_type)
+            return self._wrk(deployment, load)
+
+        os.sync()
+        figures.small_uploads = self._attempt(figures, deployment, "64 KiB uploads", small)
