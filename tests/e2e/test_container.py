@@ -158,7 +158,8 @@ def test_container_serves_keeps_files_across_containers_and_stops_on_sigterm(
         started = time.monotonic()
         code = first.stop(grace=10)
         assert code == 0, f"exit code {code} after {time.monotonic() - started:.1f}s:\n{first.logs()}"
-        assert "shutting down: 1 connection(s), 0 busy" in first.logs() and "INFO uds: stopped" in first.logs()
+        logs = first.logs()
+        assert "shutting down: 1 connection(s), 0 busy" in logs and "INFO uds.lifecycle: stopped" in logs
 
     second = Container(podman, names("container")).start(image, "-v", f"{volume}:/data")
     second.wait_ready()
