@@ -476,7 +476,9 @@ def _find_blank_line(buf: bytearray, start: int = 0) -> tuple[int, int]:
     (-1, 0) while the head is incomplete. ``start``: bytes before it are
     known not to begin a blank line."""
     crlf = buf.find(b"\n\r\n", start)
-    lf = buf.find(b"\n\n", start)
+    # A bare-LF blank line only matters before the CRLF one: bound its search,
+    # or it would scan the whole body that arrived with the head.
+    lf = buf.find(b"\n\n", start) if crlf < 0 else buf.find(b"\n\n", start, crlf + 1)
     if crlf < 0 and lf < 0:
         return -1, 0
     if lf < 0 or (0 <= crlf < lf):

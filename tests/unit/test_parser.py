@@ -16,6 +16,7 @@ from adapters.http.parser import (
     ParseError,
     Request,
     RequestParser,
+    _find_blank_line,
 )
 
 Summary = list[object]
@@ -328,3 +329,12 @@ def test_content_length_body_pieces_are_handed_on_without_a_copy() -> None:
     assert parser.next_event() is END_OF_MESSAGE
     following = parser.next_event()
     assert isinstance(following, Request) and following.path == "/next"
+
+
+@pytest.mark.parametrize("data, expected", [
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\nbody\n\nmore", (24, 27)),  # CRLF first; LF pair in the body
+    (b"GET / HTTP/1.1\nHost: x\n\nbody\r\n\r\n", (22, 24)),  # bare LF first, CRLF later
+    (b"GET / HTTP/1.1\r\nHost: x\r\n", (-1, 0)),
+])
+def test_blank_line_is_the_earliest_of_crlf_and_bare_lf(data: bytes, expected: tuple[int, int]) -> None:
+    assert _find_blank_line(bytearray(data)) == expected
