@@ -37,14 +37,15 @@ METHOD = """## How each figure is taken
   connections); req/s counts 2xx answers only. **seed command**: the issue's own `wrk -t8 -c200 -d30s --timeout 2s`.
   Every wrk load adds `-s bench/wrk_report.lua`, which only prints the totals as JSON (and builds upload requests).
 - **1 MiB downloads**: wrk, 16 connections, 30 s; MB/s = 2xx answers x 1 MiB / duration (MB = 10^6 bytes).
-- **big download / upload**: one `curl` transfer of the big file (`-o /dev/null`; uploads `-T file`, streamed,
-  PUT, with `Expect:` off for all; uploadserver gets a multipart `-F`). Peak RSS is the server's (whole process
-  tree: nginx master + worker) during that transfer: the kernel's high-water mark, reset just before
-  (`/proc/PID/clear_refs`), or a 20 ms poll of VmRSS, whichever is larger. `sync` runs before each upload.
-- **dd**: `dd if=/dev/zero bs=1M count=1024 conv=fdatasync` in the same work directory: the durable-write baseline
-  for ours with the default `--fsync always`. dd fills the page cache far faster than the disk drains it and then
-  flushes nearly all of it at the end; an upload arriving at network speed lets writeback overlap the transfer, so
-  a durable upload can beat dd's figure.
+- **big download / upload**: `curl` transfers of the big file (`-o /dev/null`; uploads `-T file`, streamed,
+  PUT, with `Expect:` off for all; uploadserver gets a multipart `-F`), three of each in a row, the median
+  reported. Peak RSS is the server's (whole process tree: nginx master + worker) over the three: the kernel's
+  high-water mark, reset just before (`/proc/PID/clear_refs`), or a 20 ms poll of VmRSS, whichever is larger.
+  `sync` runs before each upload, and the uploaded file is deleted after it, so every trial starts alike.
+- **dd**: `dd if=/dev/zero bs=1M count=1024 conv=fdatasync` in the same work directory, median of three: the
+  durable-write baseline for ours with the default `--fsync always`. dd fills the page cache far faster than the
+  disk drains it and then flushes nearly all of it at the end; an upload arriving at network speed lets writeback
+  overlap the transfer, so a durable upload can beat dd's figure.
 - **64 KiB uploads**: wrk, 32 connections, 30 s, each request a new file (unique name per request); uploads/s
   counts 2xx answers. This load runs in a second pass, after every server's other loads, on a fresh instance: the
   tens of thousands of files it leaves (kept until the run ends; ext4 makes file creation slow for a while after
