@@ -215,3 +215,29 @@ def test_write_all_resumes_after_short_writev(tmp_path: Path, monkeypatch: pytes
         os.close(fd)
     assert path.read_bytes() == b"".join(pieces)
     assert len(calls) > 5
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+def test_writeback_starts_every_step_while_the_body_arrives(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool) -> None:
+    import adapters.storage.filesystem as filesystem
+
+    hints: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(filesystem, "WRITEBACK_STEP", 3 << 20)
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, offset, length, advice: hints.append((offset, length, advice)))
+    store = FileSystemStore(tmp_path, fsync=fsync)
+    store.prepare()
+    block = os.urandom(1 << 20)
+
+    async def scenario() -> None:
+        writer = await store.open_writer("abcdef", None)
+        for _ in range(7):
+            await writer.write(block)
+        await writer.commit({"name": "n"})
+
+    asyncio.run(scenario())
+    if fsync:  # 1 MiB blocks: hinted after the third and the sixth, the rest left to the final fsync
+        assert hints == [(0, 3 << 20, os.POSIX_FADV_DONTNEED), (3 << 20, 3 << 20, os.POSIX_FADV_DONTNEED)]
+    else:  # without fsync, writeback is the kernel's business
+        assert hints == []
+    assert (tmp_path / "objects" / "ab" / "abcdef").read_bytes().startswith(block * 7)
