@@ -88,22 +88,6 @@ def generated_name(file_id: str, content_type: str) -> str:
     return file_id + (extension or "")
 
 
-class ParsedFiles:
-    """Remembers the ``StoredFile`` made from each blob's metadata, keyed by
-    the identity of the store's (immutable) ``BlobInfo``: a store that hands
-    back the same info object while the blob is unchanged saves the parsing
-    on every check and download. Bounded; oldest entries go first."""
-
-    def __init__(self, limit: int = 4096) -> None:
-        self._limit = limit
-        self._files: dict[str, tuple[BlobInfo, StoredFile]] = {}
-
-    def get(self, file_id: str, info: BlobInfo) -> StoredFile:
-        known = self._files.get(file_id)
-        if known is not None and known[0] is info:
-            return known[1]
-        stored = StoredFile.from_metadata(file_id, info.size, info.metadata)
-        if len(self._files) >= self._limit:
-            del self._files[next(iter(self._files))]
-        self._files[file_id] = (info, stored)
-        return stored
+def stored_from_info(file_id: str, info: BlobInfo) -> StoredFile:
+    """The file record a blob's metadata describes."""
+    return StoredFile.from_metadata(file_id, info.size, info.metadata)

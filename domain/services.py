@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from domain.errors import EmptyUpload, FileNotFound, StorageFull, UploadTooLarge
-from domain.model import ParsedFiles, StoredFile, clean_content_type, clean_name, generated_name
+from domain.memo import IdentityMemo
+from domain.model import StoredFile, clean_content_type, clean_name, generated_name, stored_from_info
 from ports.links import Links
-from ports.storage import BlobNotFound, BlobReader, Storage
+from ports.storage import BlobInfo, BlobNotFound, BlobReader, Storage
 from ports.storage import StorageFull as BlobStorageFull
 from ports.throttle import Clock, Throttle
 from ports.transfer import ByteSink, ByteSource
@@ -103,7 +104,7 @@ class CheckService:
     def __init__(self, storage: Storage, links: Links) -> None:
         self._storage = storage
         self._links = links
-        self._parsed = ParsedFiles()
+        self._parsed: IdentityMemo[BlobInfo, StoredFile] = IdentityMemo(stored_from_info)
 
     async def check(self, file_id: str) -> StoredFile:
         _require_plausible(self._links, file_id)
@@ -129,7 +130,7 @@ class DownloadService:
     def __init__(self, storage: Storage, links: Links) -> None:
         self._storage = storage
         self._links = links
-        self._parsed = ParsedFiles()
+        self._parsed: IdentityMemo[BlobInfo, StoredFile] = IdentityMemo(stored_from_info)
 
     async def open(self, file_id: str) -> OpenedFile:
         _require_plausible(self._links, file_id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Generic, TypeVar
 from urllib.parse import unquote
 
 from adapters.http.connection import Exchange
@@ -20,6 +19,7 @@ from adapters.http.headers import (
 )
 from adapters.http.response import http_date, json_bytes
 from domain.errors import DomainError, EmptyUpload, FileNotFound, StorageFull, UploadTooLarge
+from domain.memo import IdentityMemo
 from domain.model import StoredFile
 from domain.services import CheckService, DownloadService, UploadRequest, UploadService
 from ports.links import Links
@@ -39,30 +39,9 @@ UPLOAD_METHODS = ("POST", "PUT")
 
 
 JSON_TYPE = [("Content-Type", "application/json")]
-T = TypeVar("T")
 
 
-class ByRecord(Generic[T]):
-    """Values computed from a ``StoredFile``, remembered while the domain
-    hands back that same record object (it does while the file is
-    unchanged). Bounded; oldest entries go first."""
-
-    def __init__(self, limit: int = 4096) -> None:
-        self._limit = limit
-        self._values: dict[str, tuple[StoredFile, T]] = {}
-
-    def get(self, stored: StoredFile, make: Callable[[StoredFile], T]) -> T:
-        known = self._values.get(stored.id)
-        if known is not None and known[0] is stored:
-            return known[1]
-        value = make(stored)
-        if len(self._values) >= self._limit:
-            del self._values[next(iter(self._values))]
-        self._values[stored.id] = (stored, value)
-        return value
-
-
-def _check_body(stored: StoredFile) -> bytes:
+def _check_body(_: str, stored: StoredFile) -> bytes:
     return json_bytes({
         "status": 200,
         "file": stored.name,
@@ -74,7 +53,7 @@ def _check_body(stored: StoredFile) -> bytes:
     })
 
 
-def _download_headers(stored: StoredFile) -> list[tuple[str, str]]:
+def _download_headers(_: str, stored: StoredFile) -> list[tuple[str, str]]:
     return [
         ("Content-Type", "application/octet-stream"),
         ("Content-Disposition", attachment(stored.name)),
@@ -108,8 +87,8 @@ class Routes:
         self._throttles = throttles
         # Check bodies and download headers depend only on the (immutable)
         # file record: made once per record, not once per request.
-        self._check_bodies: ByRecord[bytes] = ByRecord()
-        self._download_headers: ByRecord[list[tuple[str, str]]] = ByRecord()
+        self._check_bodies: IdentityMemo[StoredFile, bytes] = IdentityMemo(_check_body)
+        self._download_headers: IdentityMemo[StoredFile, list[tuple[str, str]]] = IdentityMemo(_download_headers)
 
     async def __call__(self, exchange: Exchange) -> None:
         path = exchange.request.path
@@ -181,14 +160,14 @@ class Routes:
 
     async def check(self, exchange: Exchange, file_id: str) -> None:
         stored = await self._check.check(file_id)
-        exchange.respond(200, JSON_TYPE, self._check_bodies.get(stored, _check_body))
+        exchange.respond(200, JSON_TYPE, self._check_bodies.get(stored.id, stored))
 
     async def download(self, exchange: Exchange, file_id: str) -> None:
         opened = await self._download.open(file_id)
         try:
             stored = opened.file
             etag = etag_for(stored.sha256)
-            headers = self._download_headers.get(stored, _download_headers)
+            headers = self._download_headers.get(stored.id, stored)
             request_headers = exchange.request.headers
             if_none_match = request_headers.get("if-none-match")
             if if_none_match is not None and etag_matches(if_none_match, etag):
