@@ -50,6 +50,11 @@ class HttpServer:
             return _Refuse()
         return HttpConnection(self, self._handler)
 
+    def protocol_factory(self) -> asyncio.Protocol:
+        """A protocol for one new connection (what ``start`` hands asyncio;
+        in-process tests call it with a transport of their own)."""
+        return self._protocol()
+
     def connection_opened(self, connection: HttpConnection) -> None:
         self._connections.add(connection)
 

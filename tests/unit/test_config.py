@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.links import ID_LENGTH, LinkIssuer
-from main import Config, ConfigError, describe_limits, parse_config, parse_size
+from config import Config, ConfigError, describe_limits, parse_config, parse_size
 
 
 @pytest.mark.parametrize("text, value", [

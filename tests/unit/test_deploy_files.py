@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from main import OPTIONS, parse_config
+from config import OPTIONS, default_text, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIABLE = re.compile(r"\bUDS_[A-Z_]+\b")
@@ -30,3 +30,11 @@ def test_compose_example_values_are_valid() -> None:
             "UDS_MAX_UPLOAD_SIZE", "UDS_PUBLIC_URL"} <= set(settings)
     config = parse_config([], settings)
     assert config.download_rate == 1 << 20 and config.total_download_rate == 10 << 20
+
+
+def test_readme_configuration_table_lists_every_flag_with_its_real_default() -> None:
+    rows = re.findall(r"^\| `--([a-z-]+)` \| ([^|]+) \|", (ROOT / "README.md").read_text(), re.MULTILINE)
+    table = {flag.replace("-", "_"): shown.strip().replace("`", "") for flag, shown in rows}
+    assert set(table) == set(OPTIONS)
+    for name in OPTIONS:
+        assert table[name] == default_text(name), name

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.http.connection import TransportConfig
-from main import Config, ConfigError, parse_config
+from config import Config, ConfigError, parse_config
 
 HTTP_FLAGS = ("header_timeout", "keepalive_timeout", "body_timeout", "max_connections", "shutdown_timeout")
 

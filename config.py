@@ -1,0 +1,226 @@
+"""The service's configuration: one frozen ``Config``, built from CLI flags and
+their ``UDS_*`` environment twins, validated at start-up.
+
+Every setting is declared once, in ``OPTIONS``: its parser, its default (the
+``Config`` field's), and how that default is written. ``--help`` and the
+README's configuration table show that same text (a unit test holds the
+README to it), so a default cannot drift between the three.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import MISSING, dataclass, fields
+from typing import Any, Callable, Mapping, NoReturn, Sequence
+from urllib.parse import urlsplit
+
+UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+class ConfigError(Exception):
+    """A bad setting; the message names the flag (and variable) and the value."""
+
+
+def parse_size(text: str) -> int:
+    """A non-negative byte count: digits with an optional K, M, G or T suffix
+    (powers of 1024; ``KB``/``KiB`` spellings accepted)."""
+    value = text.strip().upper()
+    for tail in ("IB", "B"):
+        if value.endswith(tail) and value[:-len(tail)][-1:] in "KMGT" and len(value) > len(tail):
+            value = value[:-len(tail)]
+            break
+    unit = value[-1:] if value[-1:] in UNITS and value[-1:] != "" else ""
+    digits = value[:-1] if unit else value
+    if not digits.isdigit() or not digits.isascii() or len(digits) > 18:
+        raise ConfigError(f"{text!r} is not a size (use e.g. 1048576, 512K, 10M, 1G)")
+    return int(digits) * UNITS[unit]
+
+
+def show_size(value: int) -> str:
+    """The shortest exact spelling ``parse_size`` reads back: 1073741824 -> 1G."""
+    for unit in ("T", "G", "M", "K"):
+        if value and value % UNITS[unit] == 0:
+            return f"{value // UNITS[unit]}{unit}"
+    return str(value)
+
+
+def parse_port(text: str) -> int:
+    if not text.strip().isdigit() or not text.strip().isascii() or not 0 <= int(text) <= 65535:
+        raise ConfigError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
+
+
+def parse_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise ConfigError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def show_seconds(value: float) -> str:
+    return f"{value:g}"
+
+
+def parse_positive(text: str) -> int:
+    if not text.strip().isdigit() or not text.strip().isascii() or int(text) < 1:
+        raise ConfigError(f"{text!r} must be a positive integer")
+    return int(text)
+
+
+def parse_public_url(text: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"{text!r} must be an absolute http(s) URL without query, e.g. https://files.example.com")
+    if any(c in text for c in " \t\r\n\"<>\\"):
+        raise ConfigError(f"{text!r} contains characters not allowed in a URL")
+    return text.strip().rstrip("/")
+
+
+def parse_log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"{text!r} is not one of debug, info, warning, error, critical")
+    return level
+
+
+def parse_fsync(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("always", "never"):
+        raise ConfigError(f"{text!r} must be 'always' or 'never'")
+    return value == "always"
+
+
+def parse_host(text: str) -> str:
+    if not text.strip():
+        raise ConfigError("the host must not be empty")
+    return text.strip()
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "0.0.0.0"
+    port: int = 8000
+    storage: str = "./storage"
+    public_url: str | None = None
+    max_upload_size: int = 1 << 30
+    upload_rate: int = 0
+    download_rate: int = 0
+    total_upload_rate: int = 0
+    total_download_rate: int = 0
+    burst: int = 0
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 15.0
+    body_timeout: float = 60.0
+    max_connections: int = 1024
+    shutdown_timeout: float = 30.0
+    fsync: bool = True
+    min_free_space: int = 64 << 20
+    log_level: str = "INFO"
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: how to read it, its ``--help`` text, and how its default is
+    written (``show`` of the ``Config`` default, or ``default_text`` for
+    defaults that are a rule rather than a value)."""
+
+    parse: Callable[[str], Any]
+    metavar: str
+    help: str
+    show: Callable[[Any], str] = str
+    default_text: str | None = None
+
+
+OPTIONS: dict[str, Option] = {
+    "host": Option(parse_host, "ADDR", "address to listen on ('::' for IPv6)"),
+    "port": Option(parse_port, "PORT", "TCP port (0 picks a free one)"),
+    "storage": Option(str, "DIR", "storage directory, created if missing"),
+    "public_url": Option(parse_public_url, "URL", "base of the returned links, e.g. https://files.example.com",
+                         default_text="from the Host header"),
+    "max_upload_size": Option(parse_size, "BYTES", "largest accepted upload; 0 = unlimited", show_size),
+    "upload_rate": Option(parse_size, "BYTES/S", "upload speed limit per connection; 0 = unlimited", show_size),
+    "download_rate": Option(parse_size, "BYTES/S", "download speed limit per connection; 0 = unlimited",
+                            show_size),
+    "total_upload_rate": Option(parse_size, "BYTES/S",
+                                "upload speed limit shared fairly by all connections; 0 = unlimited", show_size),
+    "total_download_rate": Option(parse_size, "BYTES/S",
+                                  "download speed limit shared fairly by all connections; 0 = unlimited", show_size),
+    "burst": Option(parse_size, "BYTES", "token-bucket burst: bytes a limited transfer may send at once after a pause",
+                    show_size, default_text="larger of 64K and rate/10"),
+    "header_timeout": Option(parse_seconds, "SECONDS", "drop a client that takes longer to send a request head",
+                             show_seconds),
+    "keepalive_timeout": Option(parse_seconds, "SECONDS", "close an idle keep-alive connection after this",
+                                show_seconds),
+    "body_timeout": Option(parse_seconds, "SECONDS", "abort a transfer that makes no progress for this long",
+                           show_seconds),
+    "max_connections": Option(parse_positive, "N", "concurrent connections; above it, 503 with Retry-After"),
+    "shutdown_timeout": Option(parse_seconds, "SECONDS", "on SIGTERM, how long in-flight transfers may finish",
+                               show_seconds),
+    "fsync": Option(parse_fsync, "always|never", "fsync each upload before answering 201",
+                    lambda on: "always" if on else "never"),
+    "min_free_space": Option(parse_size, "BYTES", "refuse uploads (507) that would leave less free disk", show_size),
+    "log_level": Option(parse_log_level, "LEVEL", "debug, info, warning or error", str.lower),
+    "workers": Option(parse_positive, "N", "processes serving the one listening socket, for multi-core machines; "
+                      "total rates are split evenly between them"),
+}
+
+
+def default_text(name: str) -> str:
+    """How the default of setting ``name`` is written in ``--help`` and the README."""
+    option = OPTIONS[name]
+    if option.default_text is not None:
+        return option.default_text
+    default = next(f.default for f in fields(Config) if f.name == name)
+    assert default is not MISSING
+    return option.show(default)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_config(argv: Sequence[str], environ: Mapping[str, str] | os._Environ[str]) -> Config:
+    """Flags win over ``UDS_*`` variables, which win over the defaults. Raises
+    ``ConfigError`` naming the flag (and variable) of a bad value."""
+    parser = _OneLineParser(
+        prog="main.py",
+        description="upload-download-service: upload a file, get an unguessable link to check and download it.",
+        epilog="Sizes and rates take plain bytes or K/M/G suffixes (powers of 1024). "
+               "Each flag can also be set by an environment variable: --upload-rate is UDS_UPLOAD_RATE.",
+    )
+    for name, option in OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, dest=name, metavar=option.metavar, default=None,
+                            help=f"{option.help} (default {default_text(name)}) [UDS_{name.upper()}]")
+    args = vars(parser.parse_args(list(argv)))
+    values: dict[str, Any] = {}
+    for field in fields(Config):
+        option = OPTIONS[field.name]
+        raw = args.get(field.name)
+        source = "--" + field.name.replace("_", "-")
+        env_name = "UDS_" + field.name.upper()
+        if raw is None and env_name in environ:
+            raw, source = environ[env_name], f"{env_name} ({source})"
+        if raw is None:
+            continue
+        try:
+            values[field.name] = option.parse(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+    return Config(**values)
+
+
+def describe_limits(config: Config) -> str:
+    """The speed and size limits in one log line."""
+    def rate(value: int) -> str:
+        return f"{value} B/s" if value else "unlimited"
+
+    return (f"upload {rate(config.upload_rate)} per connection, {rate(config.total_upload_rate)} total; "
+            f"download {rate(config.download_rate)} per connection, {rate(config.total_download_rate)} total; "
+            f"max upload {config.max_upload_size or 'unlimited'} bytes")
