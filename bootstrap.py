@@ -15,7 +15,7 @@ from adapters.http.server import HttpServer
 from adapters.throttle import RateLimits
 from config import Config
 from domain.services import CheckService, DownloadService, UploadService
-from ports.links import Links
+from ports.ids import IdIssuer
 from ports.storage import Storage
 from ports.throttle import Clock
 
@@ -30,7 +30,7 @@ def transport_config(config: Config) -> TransportConfig:
     )
 
 
-def build_app(config: Config, storage: Storage, clock: Clock, links: Links,
+def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer,
               access_log: AccessLog | None = None) -> HttpServer:
     """The HTTP server of one process (not yet listening: ``start`` it on a
     socket). With ``--workers N`` each worker process builds its own, and a
@@ -44,13 +44,13 @@ def build_app(config: Config, storage: Storage, clock: Clock, links: Links,
         burst=config.burst,
     )
     routes = Routes(
-        UploadService(storage, links, clock, config.max_upload_size),
-        CheckService(storage, links),
-        DownloadService(storage, links),
-        links,
+        UploadService(storage, ids, clock, config.max_upload_size),
+        CheckService(storage, ids),
+        DownloadService(storage, ids),
         limits,
+        config.public_url,
     )
-    return HttpServer(routes, transport_config(config), access_log)
+    return HttpServer(routes.session, transport_config(config), access_log)
 
 
 def share(total_rate: int, workers: int) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from adapters.clock import AsyncioClock
-from adapters.links import LinkIssuer
+from adapters.ids import RandomIds
 from adapters.prefork import run_workers
 from adapters.storage.filesystem import FileSystemStore, StorageUnavailable
 from bootstrap import build_app
@@ -40,7 +40,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 async def serve(config: Config, store: FileSystemStore, sock: socket.socket, announce: bool = True) -> None:
-    server = build_app(config, store, AsyncioClock(), LinkIssuer(config.public_url))
+    server = build_app(config, store, AsyncioClock(), RandomIds())
     await server.start(sock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

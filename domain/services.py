@@ -1,4 +1,4 @@
-"""Upload, check and download: the use cases, on the storage, links, throttle
+"""Upload, check and download: the use cases, on the storage, id, throttle
 and clock ports only."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from domain.errors import EmptyUpload, FileNotFound, StorageFull, UploadTooLarge
 from domain.memo import IdentityMemo
 from domain.model import StoredFile, clean_content_type, clean_name, generated_name, stored_from_info
-from ports.links import Links
+from ports.ids import IdIssuer
 from ports.storage import BlobInfo, BlobNotFound, BlobReader, Storage
 from ports.storage import StorageFull as BlobStorageFull
 from ports.throttle import Clock, Throttle
@@ -34,10 +34,10 @@ class UploadService:
     """Streams a body into the store, hashing as it goes, and commits it
     under a fresh id. Nothing is visible unless the whole body arrived."""
 
-    def __init__(self, storage: Storage, links: Links, clock: Clock, max_size: int) -> None:
+    def __init__(self, storage: Storage, ids: IdIssuer, clock: Clock, max_size: int) -> None:
         """``max_size`` in bytes; 0 means unlimited."""
         self._storage = storage
-        self._links = links
+        self._ids = ids
         self._clock = clock
         self._max_size = max_size
 
@@ -52,7 +52,7 @@ class UploadService:
 
     async def upload(self, request: UploadRequest, body: ByteSource, throttle: Throttle) -> StoredFile:
         self.precheck(request.declared_size)
-        file_id = self._links.new_id()
+        file_id = self._ids.new_id()
         content_type = clean_content_type(request.content_type)
         name = clean_name(request.name) or generated_name(file_id, content_type)
         try:
@@ -91,23 +91,23 @@ class UploadService:
         return stored
 
 
-def _require_plausible(links: Links, file_id: str) -> None:
+def _require_plausible(ids: IdIssuer, file_id: str) -> None:
     """Anything that is not exactly an id is not found, before any storage
     access: ``..``, slashes, encoded bytes never reach the store."""
-    if not links.is_valid_id(file_id):
+    if not ids.is_valid_id(file_id):
         raise FileNotFound(file_id)
 
 
 class CheckService:
     """Answers whether a file exists, from metadata only (O(1))."""
 
-    def __init__(self, storage: Storage, links: Links) -> None:
+    def __init__(self, storage: Storage, ids: IdIssuer) -> None:
         self._storage = storage
-        self._links = links
+        self._ids = ids
         self._parsed: IdentityMemo[BlobInfo, StoredFile] = IdentityMemo(stored_from_info)
 
     async def check(self, file_id: str) -> StoredFile:
-        _require_plausible(self._links, file_id)
+        _require_plausible(self._ids, file_id)
         try:
             info = await self._storage.stat(file_id)
         except BlobNotFound:
@@ -127,13 +127,13 @@ class OpenedFile:
 class DownloadService:
     """Opens files and sends byte ranges of them at the pace a throttle allows."""
 
-    def __init__(self, storage: Storage, links: Links) -> None:
+    def __init__(self, storage: Storage, ids: IdIssuer) -> None:
         self._storage = storage
-        self._links = links
+        self._ids = ids
         self._parsed: IdentityMemo[BlobInfo, StoredFile] = IdentityMemo(stored_from_info)
 
     async def open(self, file_id: str) -> OpenedFile:
-        _require_plausible(self._links, file_id)
+        _require_plausible(self._ids, file_id)
         try:
             reader = await self._storage.open_reader(file_id)
         except BlobNotFound:

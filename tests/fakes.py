@@ -97,7 +97,7 @@ class MemoryReader:
         self.closed = True
 
 
-class SequentialLinks:
+class SequentialIds:
     """Predictable ids (valid ones are ``id-<n>``), for readable assertions."""
 
     def __init__(self) -> None:
@@ -108,12 +108,6 @@ class SequentialLinks:
 
     def is_valid_id(self, candidate: str) -> bool:
         return candidate.startswith("id-") and candidate[3:].isdigit()
-
-    def check_url(self, blob_id: str, origin: str) -> str:
-        return f"{origin}/check/{blob_id}"
-
-    def download_url(self, blob_id: str, origin: str) -> str:
-        return f"{origin}/download/{blob_id}"
 
 
 class FakeClock:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Coroutine, Iterator, TypeVar
 from adapters.http.server import HttpServer
 from bootstrap import build_app
 from config import Config
-from tests.fakes import MemoryStore, SequentialLinks
+from tests.fakes import MemoryStore, SequentialIds
 
 T = TypeVar("T")
 
@@ -245,7 +245,7 @@ class App:
     server: HttpServer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.server = build_app(self.config, self.store, LoopClock(), SequentialLinks())
+        self.server = build_app(self.config, self.store, LoopClock(), SequentialIds())
 
     def connect(self, high_water: int = 64 * 1024) -> Pipe:
         """A new client connection (must be called with the loop running)."""

@@ -39,6 +39,7 @@ from adapters.http.parser import (
     Request,
     RequestParser,
 )
+from adapters.http.errors import error_body
 from adapters.http.response import CONTINUE, build_head, json_bytes
 from ports.storage import BlobReader
 
@@ -86,10 +87,6 @@ class ResponseStarted(RuntimeError):
 
 
 Handler = Callable[["Exchange"], Awaitable[None]]
-
-
-def error_body(status: int, message: str) -> bytes:
-    return json_bytes({"status": status, "message": message})
 
 
 class Exchange:
@@ -235,7 +232,6 @@ class HttpConnection(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
         self._linger: Linger | None = None
         self.exchange: Exchange | None = None
-        self.context: object | None = None  # per-connection state of the application
 
     # -- asyncio.Protocol -------------------------------------------------------------
 

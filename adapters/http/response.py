@@ -6,34 +6,12 @@ import json
 import re
 import time
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import Any, Iterable
 
-REASONS = {
-    100: "Continue",
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    206: "Partial Content",
-    304: "Not Modified",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    411: "Length Required",
-    412: "Precondition Failed",
-    413: "Content Too Large",
-    414: "URI Too Long",
-    416: "Range Not Satisfiable",
-    417: "Expectation Failed",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-    503: "Service Unavailable",
-    505: "HTTP Version Not Supported",
-    507: "Insufficient Storage",
+STATUS_LINES = {
+    status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode("ascii") for status in HTTPStatus
 }
-
-STATUS_LINES = {code: f"HTTP/1.1 {code} {reason}\r\n".encode("ascii") for code, reason in REASONS.items()}
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 SERVER = "upload-download-service"
 

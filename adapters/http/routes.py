@@ -1,6 +1,6 @@
 """HTTP <-> domain: parse what a route needs from the request, call one
-service, shape the JSON. ``ERRORS`` is the one map from domain errors to HTTP
-status codes."""
+service, shape the JSON. The URL shapes live in ``ROUTES`` (the route table);
+domain errors become answers through ``adapters/http/errors.py`` only."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from adapters.http.connection import Exchange
+from adapters.http.connection import Exchange, Handler
+from adapters.http.errors import domain_error_payload
 from adapters.http.headers import (
     UNSATISFIABLE,
     attachment,
@@ -18,24 +19,24 @@ from adapters.http.headers import (
     etag_matches,
 )
 from adapters.http.response import http_date, json_bytes
-from domain.errors import DomainError, EmptyUpload, FileNotFound, StorageFull, UploadTooLarge
+from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
+from domain.errors import DomainError
 from domain.memo import IdentityMemo
 from domain.model import StoredFile
 from domain.services import CheckService, DownloadService, UploadRequest, UploadService
-from ports.links import Links
 from ports.throttle import Throttle, ThrottlePolicy
 
 log = logging.getLogger("uds.routes")
 
-ERRORS: dict[type[DomainError], int] = {
-    FileNotFound: 404,
-    EmptyUpload: 400,
-    UploadTooLarge: 413,
-    StorageFull: 507,
-}
-
 READ_METHODS = ("GET", "HEAD")
 UPLOAD_METHODS = ("POST", "PUT")
+
+ROUTES = Router([
+    Route("upload", UPLOAD_METHODS, "/upload/{name}", bare=True),
+    Route("check", READ_METHODS, "/check/{id}"),
+    Route("download", READ_METHODS, "/download/{id}"),
+    Route("health", READ_METHODS, "/healthz"),
+])
 
 
 JSON_TYPE = [("Content-Type", "application/json")]
@@ -66,9 +67,27 @@ def _download_headers(_: str, stored: StoredFile) -> list[tuple[str, str]]:
 
 
 @dataclass
-class _ConnectionThrottles:
-    upload: Throttle | None = None
-    download: Throttle | None = None
+class Session:
+    """What one connection keeps between its requests: its own speed-limit
+    budgets, made on first use, so a per-connection limit holds across
+    keep-alive requests."""
+
+    routes: Routes
+    upload_throttle: Throttle | None = None
+    download_throttle: Throttle | None = None
+
+    async def handle(self, exchange: Exchange) -> None:
+        await self.routes.handle(self, exchange)
+
+    def upload(self) -> Throttle:
+        if self.upload_throttle is None:
+            self.upload_throttle = self.routes.throttles.upload()
+        return self.upload_throttle
+
+    def download(self) -> Throttle:
+        if self.download_throttle is None:
+            self.download_throttle = self.routes.throttles.download()
+        return self.download_throttle
 
 
 class Routes:
@@ -77,58 +96,58 @@ class Routes:
         upload: UploadService,
         check: CheckService,
         download: DownloadService,
-        links: Links,
         throttles: ThrottlePolicy,
+        public_url: str | None = None,
     ) -> None:
+        """``public_url``: a validated ``scheme://host[:port][/prefix]`` that
+        links are built on instead of the origin the request was sent to."""
         self._upload = upload
         self._check = check
         self._download = download
-        self._links = links
-        self._throttles = throttles
+        self.throttles = throttles
+        self._public_url = public_url
         # Check bodies and download headers depend only on the (immutable)
         # file record: made once per record, not once per request.
         self._check_bodies: IdentityMemo[StoredFile, bytes] = IdentityMemo(_check_body)
         self._download_headers: IdentityMemo[StoredFile, list[tuple[str, str]]] = IdentityMemo(_download_headers)
 
-    async def __call__(self, exchange: Exchange) -> None:
-        path = exchange.request.path
+    def session(self) -> Handler:
+        """The handler of one new connection."""
+        return Session(self).handle
+
+    async def handle(self, session: Session, exchange: Exchange) -> None:
+        request = exchange.request
         try:
-            if path.startswith("/check/"):
-                if self._allowed(exchange, READ_METHODS):
-                    await self.check(exchange, path[7:])
-            elif path.startswith("/download/"):
-                if self._allowed(exchange, READ_METHODS):
-                    await self.download(exchange, path[10:])
-            elif path == "/upload" or path.startswith("/upload/"):
-                if self._allowed(exchange, UPLOAD_METHODS):
-                    await self.upload(exchange, unquote(path[8:]) or None)
-            elif path == "/healthz":
-                if self._allowed(exchange, READ_METHODS):
-                    exchange.respond_json(200, {"status": 200, "message": "ok"})
+            match = ROUTES.match(request.method, request.path)
+        except NoRoute:
+            exchange.respond_error(404, "no such endpoint")
+            return
+        except MethodNotAllowed as exc:
+            exchange.respond_error(405, f"method {request.method} is not allowed here",
+                                   [("Allow", ", ".join(exc.allowed))])
+            return
+        try:
+            name = match.route.name
+            if name == "check":
+                await self.check(exchange, match.value)
+            elif name == "download":
+                await self.download(exchange, match.value, session)
+            elif name == "upload":
+                await self.upload(exchange, unquote(match.value) or None, session)
             else:
-                exchange.respond_error(404, "no such endpoint")
-        except FileNotFound as exc:
-            exchange.respond_json(404, {"status": 404, "file": exc.file_id, "message": "is not found"}, ())
+                exchange.respond_json(200, {"status": 200, "message": "ok"})
         except DomainError as exc:
-            exchange.respond_error(ERRORS[type(exc)], str(exc))
+            status, payload = domain_error_payload(exc)
+            exchange.respond_json(status, payload)
 
-    @staticmethod
-    def _allowed(exchange: Exchange, methods: tuple[str, ...]) -> bool:
-        if exchange.request.method in methods:
-            return True
-        exchange.respond_error(405, f"method {exchange.request.method} is not allowed here",
-                               [("Allow", ", ".join(methods))])
-        return False
-
-    def _connection_throttles(self, exchange: Exchange) -> _ConnectionThrottles:
-        context = exchange.connection.context
-        if not isinstance(context, _ConnectionThrottles):
-            context = exchange.connection.context = _ConnectionThrottles()
-        return context
+    def url(self, route: str, exchange: Exchange, value: str) -> str:
+        """The public link to ``route``: on ``--public-url`` when set, else on
+        the origin the request was addressed to."""
+        return ROUTES.url(route, self._public_url or exchange.origin, value)
 
     # -- endpoints --------------------------------------------------------------------
 
-    async def upload(self, exchange: Exchange, path_name: str | None) -> None:
+    async def upload(self, exchange: Exchange, path_name: str | None, session: Session) -> None:
         request = exchange.request
         if not request.chunked and request.content_length is None:
             exchange.respond_error(411, "Content-Length or chunked Transfer-Encoding required")
@@ -136,22 +155,18 @@ class Routes:
         disposition = request.headers.get("content-disposition")
         name = (disposition_filename(disposition) if disposition else None) or path_name
         self._upload.precheck(request.content_length)
-        throttles = self._connection_throttles(exchange)
-        if throttles.upload is None:
-            throttles.upload = self._throttles.upload()
         stored = await self._upload.upload(
             UploadRequest(name=name, content_type=request.headers.get("content-type"),
                           declared_size=request.content_length),
             exchange,
-            throttles.upload,
+            session.upload(),
         )
-        origin = exchange.origin
-        download_url = self._links.download_url(stored.id, origin)
+        download_url = self.url("download", exchange, stored.id)
         log.info("stored %s %r (%d bytes, sha256 %s)", stored.id, stored.name, stored.size, stored.sha256)
         exchange.respond_json(201, {
             "status": 201,
             "fileisuploaded": stored.name,
-            "linkforcheck": self._links.check_url(stored.id, origin),
+            "linkforcheck": self.url("check", exchange, stored.id),
             "linkfordownload": download_url,
             "id": stored.id,
             "size": stored.size,
@@ -162,7 +177,7 @@ class Routes:
         stored = await self._check.check(file_id)
         exchange.respond(200, JSON_TYPE, self._check_bodies.get(stored.id, stored))
 
-    async def download(self, exchange: Exchange, file_id: str) -> None:
+    async def download(self, exchange: Exchange, file_id: str, session: Session) -> None:
         opened = await self._download.open(file_id)
         try:
             stored = opened.file
@@ -190,10 +205,7 @@ class Routes:
                 exchange.start(200, headers, stored.size)
             if exchange.head_only:
                 return
-            throttles = self._connection_throttles(exchange)
-            if throttles.download is None:
-                throttles.download = self._throttles.download()
-            await self._download.send(opened, start, end - start, exchange, throttles.download)
+            await self._download.send(opened, start, end - start, exchange, session.download())
         finally:
             opened.reader.close()
 

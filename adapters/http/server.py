@@ -7,7 +7,10 @@ import logging
 import socket
 
 from adapters.http.access_log import AccessLog
-from adapters.http.connection import Handler, HttpConnection, TransportConfig, error_body
+from typing import Callable
+
+from adapters.http.connection import Handler, HttpConnection, TransportConfig
+from adapters.http.errors import error_body
 from adapters.http.response import build_head
 
 log = logging.getLogger("uds.http")
@@ -31,10 +34,13 @@ class _Refuse(asyncio.Protocol):
 
 
 class HttpServer:
-    def __init__(self, handler: Handler, config: TransportConfig, access_log: AccessLog | None = None) -> None:
+    def __init__(self, new_session: Callable[[], Handler], config: TransportConfig,
+                 access_log: AccessLog | None = None) -> None:
+        """``new_session`` is called once per connection for the handler of its
+        requests (which may keep per-connection state, such as speed limits)."""
         self.config = config
         self.access_log = access_log or AccessLog()
-        self._handler = handler
+        self._new_session = new_session
         self._connections: set[HttpConnection] = set()
         self._server: asyncio.base_events.Server | None = None
         self._all_closed: asyncio.Event | None = None
@@ -48,7 +54,7 @@ class HttpServer:
         if len(self._connections) >= self.config.max_connections:
             self.refused += 1
             return _Refuse()
-        return HttpConnection(self, self._handler)
+        return HttpConnection(self, self._new_session())
 
     def protocol_factory(self) -> asyncio.Protocol:
         """A protocol for one new connection (what ``start`` hands asyncio;

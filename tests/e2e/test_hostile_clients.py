@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 import requests
 
-from adapters.links import LinkIssuer
+from adapters.ids import RandomIds
 from adapters.storage.filesystem import MAGIC, TRAILER
 from domain.model import StoredFile
 from tests.e2e.conftest import Service, ServiceFactory
@@ -57,7 +57,7 @@ def healthy(service: Service) -> None:
 def plant_sparse_blob(storage: Path, size: int) -> str:
     """A committed blob of ``size`` zero bytes that takes no disk space (the
     data is a hole), written in the store's own format. Returns its id."""
-    file_id = LinkIssuer().new_id()
+    file_id = RandomIds().new_id()
     stored = StoredFile(file_id, "big.bin", size, "application/octet-stream", "0" * 64,
                         datetime(2026, 1, 1, tzinfo=timezone.utc))
     meta = json.dumps(stored.to_metadata()).encode()

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.links import ID_LENGTH, LinkIssuer
+from adapters.http.routes import ROUTES
+from adapters.ids import ID_LENGTH, RandomIds
 from config import Config, ConfigError, describe_limits, parse_config, parse_size
 
 
@@ -58,13 +59,12 @@ def test_bad_values_name_the_flag(argv: list[str], env: dict[str, str], needle: 
 def test_public_url_is_normalised_and_wins_over_the_origin() -> None:
     config = parse_config(["--public-url", "https://files.example.com/base/"], {})
     assert config.public_url == "https://files.example.com/base"
-    links = LinkIssuer(config.public_url)
-    assert links.check_url("abc", "http://ignored:1") == "https://files.example.com/base/check/abc"
-    assert LinkIssuer().download_url("abc", "http://h:1") == "http://h:1/download/abc"
+    assert ROUTES.url("check", config.public_url, "abc") == "https://files.example.com/base/check/abc"
+    assert ROUTES.url("download", "http://h:1", "abc") == "http://h:1/download/abc"
 
 
 def test_ids_are_random_128_bit_and_validated_exactly() -> None:
-    links = LinkIssuer()
+    links = RandomIds()
     ids = {links.new_id() for _ in range(2000)}
     assert len(ids) == 2000
     for new_id in ids:

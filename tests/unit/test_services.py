@@ -10,13 +10,13 @@ import pytest
 from adapters.throttle import UNLIMITED, TokenBucket
 from domain.errors import EmptyUpload, FileNotFound, StorageFull, UploadTooLarge
 from domain.services import CheckService, DownloadService, UploadRequest, UploadService
-from tests.fakes import BytesSource, CollectingSink, FakeClock, MemoryStore, SequentialLinks
+from tests.fakes import BytesSource, CollectingSink, FakeClock, MemoryStore, SequentialIds
 
 
 def make(max_size: int = 0, capacity: int = 0) -> tuple[MemoryStore, FakeClock, UploadService, CheckService,
                                                         DownloadService]:
     store = MemoryStore(capacity)
-    links = SequentialLinks()
+    links = SequentialIds()
     clock = FakeClock()
     return (store, clock, UploadService(store, links, clock, max_size), CheckService(store, links),
             DownloadService(store, links))

@@ -1,4 +1,4 @@
-"""Link issuer: 128-bit random ids in lowercase base32, and the public URLs.
+"""Random ids: 128 bits from the OS's CSPRNG, in lowercase base32.
 
 Lowercase base32 (a-z, 2-7) rather than base64url so that ids are safe as
 file names on case-insensitive file systems, in URLs, and in shells.
@@ -16,11 +16,8 @@ RANDOM_BATCH = 256  # ids per draw from the OS
 ID_ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyz234567")
 
 
-class LinkIssuer:
-    def __init__(self, public_url: str | None = None) -> None:
-        """``public_url``: a validated ``scheme://host[:port][/prefix]`` that
-        overrides the request's own origin (behind a proxy, say)."""
-        self._public_url = public_url.rstrip("/") if public_url else None
+class RandomIds:
+    def __init__(self) -> None:
         self._random = b""
         self._offset = 0
         self._pid = 0
@@ -40,12 +37,3 @@ class LinkIssuer:
 
     def is_valid_id(self, candidate: str) -> bool:
         return len(candidate) == ID_LENGTH and ID_ALPHABET.issuperset(candidate)
-
-    def _base(self, origin: str) -> str:
-        return self._public_url or origin
-
-    def check_url(self, blob_id: str, origin: str) -> str:
-        return f"{self._base(origin)}/check/{blob_id}"
-
-    def download_url(self, blob_id: str, origin: str) -> str:
-        return f"{self._base(origin)}/download/{blob_id}"
