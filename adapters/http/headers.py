@@ -9,11 +9,42 @@ from urllib.parse import quote, unquote
 
 # -- Content-Disposition --------------------------------------------------------
 
-_PARAM = re.compile(
-    r"""\s*;\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)""",
-    re.DOTALL,
-)
+# One parameter from a ';' on: ``; name = value`` (RFC 9110 5.6.6), matched
+# only where the scan below stands, never searched for: a regex searched from
+# every position of a run of whitespace is quadratic in its length.
+_PARAM_NAME = re.compile(r"[ \t]*;[ \t]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]*=[ \t]*")
+_TOKEN_VALUE = re.compile(r"[^; \t]*")
+_QUOTED_VALUE = re.compile(r'"((?:[^"\\]|\\.)*+)"', re.DOTALL)
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 _EXT_VALUE = re.compile(r"([!#$&+\-.^_`|~0-9A-Za-z]*)'[^']*'(.*)\Z", re.DOTALL)
+
+
+def _parameters(value: str, at: int) -> dict[str, str]:
+    """The parameters of a header value from its first ';' at ``at``, names
+    lowercased, the first of a repeated name kept. A malformed parameter is
+    skipped up to the next ';'; an unterminated quoted string ends the scan
+    (everything after it is inside it). Linear: every character is looked
+    at a bounded number of times."""
+    params: dict[str, str] = {}
+    while at >= 0:
+        match = _PARAM_NAME.match(value, at)
+        if match is None:
+            at = value.find(";", at + 1)
+            continue
+        name, at = match.group(1).lower(), match.end()
+        if value.startswith('"', at):
+            quoted = _QUOTED_VALUE.match(value, at)
+            if quoted is None:
+                break
+            raw = _QUOTED_PAIR.sub(r"\1", quoted.group(1))
+            at = quoted.end()
+        else:
+            token = _TOKEN_VALUE.match(value, at)
+            assert token is not None  # it matches the empty string
+            raw, at = token.group(), token.end()
+        params.setdefault(name, raw)
+        at = value.find(";", at)
+    return params
 
 
 def disposition_filename(value: str) -> str | None:
@@ -24,12 +55,7 @@ def disposition_filename(value: str) -> str | None:
     semicolon = value.find(";")
     if semicolon < 0:
         return None
-    params: dict[str, str] = {}
-    for match in _PARAM.finditer(value, semicolon):
-        name, raw = match.group(1).lower(), match.group(2)
-        if raw.startswith('"'):
-            raw = re.sub(r"\\(.)", r"\1", raw[1:-1], flags=re.DOTALL)
-        params.setdefault(name, raw)
+    params = _parameters(value, semicolon)
     extended = params.get("filename*")
     if extended is not None:
         ext = _EXT_VALUE.match(extended)

@@ -88,7 +88,12 @@ FORBIDDEN_IN_HEAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TARGET_CHARS = re.compile(rb"[\x21-\x7e]+\Z")
 VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])\Z")
 REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP/1\.([0-9])\Z")
-HEADER_FIELD = re.compile(r"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*$", re.MULTILINE)
+# Name and value of each field line, leading whitespace dropped; trailing
+# whitespace is stripped afterwards, in Python. Not ``(.*?)[ \t]*$``: a lazy
+# group before optional whitespace and an anchor retries the whitespace at
+# every position of a run of it, which is quadratic (seconds for one 64 KiB
+# header of spaces). Greedy ``.*`` up to the end of the line never backtracks.
+HEADER_FIELD = re.compile(r"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*)$", re.MULTILINE)
 HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(:[0-9]*)?\Z")
 HEX = frozenset(b"0123456789abcdefABCDEF")
 CRLF = frozenset(b"\r\n")
@@ -435,6 +440,8 @@ def _fast_fields(head: bytes) -> RawFields | None:
         pairs = HEADER_FIELD.findall(block)
         if len(pairs) != block.count("\n") + 1:
             return None
+        if " \n" in block or "\t\n" in block or block.endswith((" ", "\t")):
+            pairs = [(name, value.rstrip(" \t")) for name, value in pairs]
     return raw_method, raw_target, "1.0" if minor == b"0" else "1.1", pairs
 
 

@@ -24,6 +24,7 @@ from adapters.storage.filesystem import MAGIC, TRAILER
 from domain.model import StoredFile
 from tests.e2e.conftest import Service, ServiceFactory
 from tests.e2e.faults import blob_files, open_fds, rss_bytes, tmp_files, wait_until
+from tests.e2e.wire import one_exchange
 
 pytestmark = pytest.mark.e2e
 
@@ -225,4 +226,26 @@ def test_garbage_after_a_request_is_answered_in_order_then_refused(service: Serv
         sock.shutdown(socket.SHUT_WR)
         raw = read_to_eof(sock)
     assert raw.startswith(b"HTTP/1.1 200 ") and raw.count(b"HTTP/1.1 400 ") == 1
+    healthy(service)
+
+
+def test_a_head_full_of_whitespace_does_not_stall_other_clients(service: Service) -> None:
+    """A 60 KB run of spaces inside one header value cost the old parser
+    (a backtracking regex) seconds of event-loop time, during which every
+    other client waited. Two such heads arrive; a third client's health check
+    must still be answered quickly."""
+    attack = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: a" + b" " * 60_000 + b"b\r\nConnection: close\r\n\r\n"
+    attackers = [connect(service, timeout=60) for _ in range(2)]
+    for sock in attackers:
+        sock.sendall(attack)
+    began = time.monotonic()
+    reply, _ = one_exchange(service.host, service.port,
+                            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=60)
+    latency = time.monotonic() - began
+    print(f"health check answered in {latency:.3f} s while two 60 KB whitespace heads were parsed")
+    assert reply.status == 200
+    for sock in attackers:
+        with sock:
+            assert read_to_eof(sock).startswith(b"HTTP/1.1 200 ")
+    assert latency < 2.0, f"a health check waited {latency:.1f} s behind two hostile heads"
     healthy(service)

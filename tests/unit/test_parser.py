@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import astuple
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pytest
 
@@ -338,3 +339,33 @@ def test_content_length_body_pieces_are_handed_on_without_a_copy() -> None:
 ])
 def test_blank_line_is_the_earliest_of_crlf_and_bare_lf(data: bytes, expected: tuple[int, int]) -> None:
     assert _find_blank_line(bytearray(data)) == expected
+
+
+def best_parse_seconds(raw: bytes, repeat: int = 3) -> float:
+    """The shortest of ``repeat`` parses of the head ``raw`` (fed at once)."""
+    best = float("inf")
+    for _ in range(repeat):
+        parser = RequestParser()
+        parser.feed(raw)
+        began = time.perf_counter()
+        event = parser.next_event()
+        best = min(best, time.perf_counter() - began)
+        assert isinstance(event, Request)
+    return best
+
+
+@pytest.mark.parametrize("padded, value", [
+    (lambda pad: b"GET / HTTP/1.1\r\nHost: h\r\nX: a" + pad + b"b\r\n\r\n", "a{pad}b"),  # whitespace inside a value
+    (lambda pad: b"GET / HTTP/1.1\nHost: h\nX: a" + pad + b"b\n\n", "a{pad}b"),
+    (lambda pad: b"GET / HTTP/1.1\r\nHost: h\r\nX:" + pad + b"\r\n\r\n", ""),  # a value of whitespace only
+    (lambda pad: b"GET / HTTP/1.1\r\nHost: h\r\nX: a" + pad + b"\r\n\r\n", "a"),  # trailing whitespace
+], ids=["inside-crlf", "inside-lf", "only", "trailing"])
+def test_header_parsing_time_is_linear_in_runs_of_whitespace(padded: Callable[[bytes], bytes], value: str) -> None:
+    """A regex with a lazy group before optional whitespace and an anchor
+    took seconds for one 64 KiB header of spaces: quadratic. 8 times the
+    padding may cost about 8 times the time, not 64."""
+    small = best_parse_seconds(padded(b" \t" * 1000))
+    large = best_parse_seconds(padded(b" \t" * 8000))
+    assert large < 24 * small + 0.002, (small, large)
+    [request, _] = parse([padded(b" \t" * 30000)])
+    assert isinstance(request, Request) and request.headers["x"] == value.format(pad=" \t" * 30000)
