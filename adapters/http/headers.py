@@ -93,13 +93,29 @@ class Unsatisfiable:
 
 
 UNSATISFIABLE: Final = Unsatisfiable()
+# A byte position of more than 18 digits (after leading zeros) is past the
+# end of any file: uploads are refused above 18 digits of Content-Length.
+# Such numbers are never converted: int() of more than 4,300 digits raises
+# ValueError, and below that costs time quadratic in the digits.
+MAX_POSITION_DIGITS = 18
+BEYOND_ANY_FILE: Final = 10 ** MAX_POSITION_DIGITS
+
+
+def _position(digits: str) -> int:
+    """The value of an ASCII digit string, exact below ``BEYOND_ANY_FILE``;
+    ``BEYOND_ANY_FILE`` for anything larger."""
+    digits = digits.lstrip("0") or "0"
+    return BEYOND_ANY_FILE if len(digits) > MAX_POSITION_DIGITS else int(digits)
 
 
 def byte_range(value: str, size: int) -> tuple[int, int] | Unsatisfiable | None:
     """The single byte range a ``Range`` value asks for, as ``(start, end)``
     with ``end`` exclusive; ``UNSATISFIABLE``; or ``None`` to send the whole
     file (syntax we do not honour, other units, or several ranges, which
-    RFC 9110 lets a server answer with the full representation)."""
+    RFC 9110 lets a server answer with the full representation). Positions
+    too long to be exact are taken as past the end of the file: a first
+    position is then unsatisfiable, a last one or a suffix means "to the
+    end"; when both are, the range is unsatisfiable."""
     unit, eq, spec = value.partition("=")
     if not eq or unit.strip().lower() != "bytes":
         return None
@@ -116,12 +132,12 @@ def byte_range(value: str, size: int) -> tuple[int, int] | Unsatisfiable | None:
     if first == "":
         if last == "":
             return None
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0:
             return UNSATISFIABLE
         return max(0, size - suffix), size
-    start = int(first)
-    end = size if last == "" else int(last) + 1
+    start = _position(first)
+    end = size if last == "" else _position(last) + 1
     if last != "" and end <= start:
         return None  # a last-byte-pos before the first is invalid syntax: ignore
     if start >= size:

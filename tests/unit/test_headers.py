@@ -70,6 +70,15 @@ def test_response_head_refuses_header_injection() -> None:
     ("items=0-1", None),
     ("bytes=\u0661-2", None),
     ("", None),
+    # Positions of more than 18 digits lie past the end of any file; int()
+    # of 5,000 digits raised ValueError (a 500), and costs quadratic time.
+    ("bytes=" + "9" * 5000 + "-", UNSATISFIABLE),
+    ("bytes=0-" + "9" * 5000, (0, 100)),
+    ("bytes=-" + "9" * 5000, (0, 100)),
+    ("bytes=" + "9" * 5000 + "-" + "9" * 6000, UNSATISFIABLE),
+    ("bytes=" + "0" * 5000 + "5-" + "0" * 5000 + "9", (5, 10)),  # leading zeros are still exact
+    ("bytes=-" + "0" * 5000, UNSATISFIABLE),
+    ("bytes=" + "9" * 19 + "-5", None),  # last before first: invalid, ignored
 ])
 def test_byte_range(value: str, expected: object) -> None:
     assert byte_range(value, 100) == expected
