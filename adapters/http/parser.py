@@ -11,6 +11,7 @@ the next pipelined request from whatever bytes follow. Every violation raises
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import deque
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ class Request:
     chunked: bool
     keep_alive: bool
     expect_continue: bool
+    # Where the request was addressed, checked against RFC 3986: the
+    # authority of an absolute-form target, else the Host header; ``None``
+    # only for an HTTP/1.0 request without either.
     host: str | None
 
     @property
@@ -94,7 +98,12 @@ REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP/
 # every position of a run of it, which is quadratic (seconds for one 64 KiB
 # header of spaces). Greedy ``.*`` up to the end of the line never backtracks.
 HEADER_FIELD = re.compile(r"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*)$", re.MULTILINE)
-HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(:[0-9]*)?\Z")
+# RFC 3986 3.2.2: a host is an IP literal in brackets or a reg-name (which
+# includes IPv4 addresses), a port is digits.
+REG_NAME = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+\Z")
+IPV6_CHARS = re.compile(r"[0-9A-Fa-f:.]{2,45}\Z")
+IP_FUTURE = re.compile(r"v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\Z")
+PORT = re.compile(r"[0-9]{1,5}\Z")
 HEX = frozenset(b"0123456789abcdefABCDEF")
 CRLF = frozenset(b"\r\n")
 MAX_CHUNK_SIZE_DIGITS = 16
@@ -247,12 +256,16 @@ class RequestParser:
                 headers[name] = value
 
         target = raw_target.decode("ascii")
-        path, query = _split_target(target, raw_method == b"OPTIONS")
+        path, query, authority = _split_target(target, raw_method == b"OPTIONS")
         host = headers.get("host")
-        if host is not None and not HOST.match(host):
-            raise ParseError(400, "malformed Host header")
-        if host is None and version == "1.1":
+        if host is not None:
+            host = _authority(host, "Host header")
+        elif version == "1.1":
             raise ParseError(400, "missing Host header")
+        if authority is not None:
+            # RFC 9112 3.2.2: the target's authority wins over Host, which
+            # must still be present (in HTTP/1.1) and valid.
+            host = _authority(authority, "authority in the request target")
 
         chunked = False
         content_length: int | None = None
@@ -505,17 +518,57 @@ def _tokens(value: str) -> set[str]:
     return {t.strip() for t in value.split(",")}
 
 
-def _split_target(target: str, allow_asterisk: bool) -> tuple[str, str]:
-    """Path and query of an origin-form or absolute-form target."""
+def _authority(value: str, what: str) -> str:
+    """``host[:port]`` of a Host header or an absolute-form target, checked
+    against RFC 3986 3.2.2-3.2.3 (``ParseError`` 400 if it is not), with an
+    empty port dropped (RFC 3986 6.2.3). The host may not be empty: every
+    target this service answers is an ``http`` URI, whose host never is
+    (RFC 9110 4.2.1); nor may userinfo appear (RFC 9110 4.2.4)."""
+    if value.startswith("["):
+        close = value.find("]")
+        if close < 0 or not _is_ip_literal(value[1:close]):
+            raise ParseError(400, f"malformed IP literal in the {what}")
+        host, rest = value[:close + 1], value[close + 1:]
+    else:
+        host, colon, port = value.partition(":")
+        if not REG_NAME.match(host):
+            raise ParseError(400, f"malformed host in the {what}")
+        rest = colon + port
+    if rest in ("", ":"):
+        return host
+    if rest[0] != ":" or not PORT.match(rest, 1) or int(rest[1:]) > 65535:
+        raise ParseError(400, f"malformed port in the {what}")
+    return host + rest
+
+
+def _is_ip_literal(literal: str) -> bool:
+    if IP_FUTURE.match(literal):
+        return True
+    if not IPV6_CHARS.match(literal):
+        return False
+    try:
+        ipaddress.IPv6Address(literal)
+    except ValueError:
+        return False
+    return True
+
+
+def _split_target(target: str, allow_asterisk: bool) -> tuple[str, str, str | None]:
+    """Path, query and authority (``None`` unless absolute-form) of an
+    origin-form, absolute-form or asterisk-form target."""
     if target.startswith("/"):
         path, _, query = target.partition("?")
-        return path, query
-    lowered = target[:8].lower()
-    if lowered.startswith("http://") or lowered.startswith("https://"):
-        rest = target.split("//", 1)[1]
-        slash = rest.find("/")
-        path, _, query = ("/" if slash < 0 else rest[slash:]).partition("?")
-        return path, query
+        return path, query, None
+    scheme, separator, rest = target.partition("://")
+    if separator and scheme.lower() in ("http", "https"):
+        end = len(rest)
+        for delimiter in "/?#":
+            found = rest.find(delimiter, 0, end)
+            if found >= 0:
+                end = found
+        authority, rest = rest[:end], rest[end:]
+        path, _, query = (rest if rest.startswith("/") else "/" + rest).partition("?")
+        return path, query, authority
     if target == "*" and allow_asterisk:
-        return "*", ""
+        return "*", "", None
     raise ParseError(400, "malformed request target")

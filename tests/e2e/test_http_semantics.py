@@ -219,3 +219,16 @@ def test_pipelined_upload_then_check_in_one_write(service: Service) -> None:
                   b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert wire.reply().status == 201
         assert wire.reply().status == 200
+
+
+def test_an_absolute_form_target_names_the_host_of_the_links(service: Service) -> None:
+    """RFC 9112 3.2.2: the authority in an absolute-form target wins over
+    the Host header, so the links are built on it."""
+    reply, _ = one_exchange(service.host, service.port,
+                            b"POST http://a.example:8080/upload/abs.txt HTTP/1.1\r\nHost: b.example\r\n"
+                            b"Content-Length: 3\r\nConnection: close\r\n\r\nabc")
+    assert reply.status == 201, reply.body
+    created = reply.json()
+    assert created["linkfordownload"] == f"http://a.example:8080/download/{created['id']}"
+    assert created["linkforcheck"] == f"http://a.example:8080/check/{created['id']}"
+    assert reply.headers["location"] == created["linkfordownload"]

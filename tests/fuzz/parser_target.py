@@ -11,7 +11,7 @@ must, for any input:
 - always make progress (no event loop without consuming bytes);
 - hand out only well-formed requests: a token method, a path that starts with
   ``/`` (or is ``*``), version 1.0 or 1.1, lowercase header names, never both a
-  length and chunked, a Host for HTTP/1.1, and exactly ``Content-Length``
+  length and chunked, a non-empty host (always, in HTTP/1.1), and exactly ``Content-Length``
   bytes of body for a length-delimited message;
 - give the same requests, bodies and outcome (closed, incomplete, or refused)
   however the stream is cut into reads and whatever ``max_data`` is: anything
@@ -157,6 +157,7 @@ def check_request(request: Request) -> None:
     assert request.content_length is None or request.content_length >= 0
     if request.version == "1.1":
         assert request.host is not None
+    assert request.host != "", "an empty host"
     for value in request.headers.values():
         assert "\r" not in value and "\n" not in value and "\x00" not in value
 

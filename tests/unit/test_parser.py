@@ -369,3 +369,66 @@ def test_header_parsing_time_is_linear_in_runs_of_whitespace(padded: Callable[[b
     assert large < 24 * small + 0.002, (small, large)
     [request, _] = parse([padded(b" \t" * 30000)])
     assert isinstance(request, Request) and request.headers["x"] == value.format(pad=" \t" * 30000)
+
+
+def request_of(raw: bytes) -> Request:
+    [request, *_] = same_at_every_split(raw)
+    assert isinstance(request, Request)
+    return request
+
+
+@pytest.mark.parametrize("host, expected", [
+    ("example.com:8000", "example.com:8000"),
+    ("Example.COM", "Example.COM"),
+    ("h:", "h"),  # an empty port is allowed (RFC 3986 3.2.3) and dropped (6.2.3)
+    ("[::1]:80", "[::1]:80"),
+    ("[::1]:", "[::1]"),
+    ("[::ffff:192.0.2.1]", "[::ffff:192.0.2.1]"),
+    ("[v1.fe80::a+en1]", "[v1.fe80::a+en1]"),  # IPvFuture
+    ("192.0.2.1:65535", "192.0.2.1:65535"),
+    ("a-b.c_d~!$&'()*+,;=%41", "a-b.c_d~!$&'()*+,;=%41"),  # every reg-name character
+])
+def test_valid_hosts_are_kept(host: str, expected: str) -> None:
+    assert request_of(b"GET / HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n").host == expected
+
+
+@pytest.mark.parametrize("host", [
+    b"", b":", b":80",  # no host: every target we serve is an http URI, whose host is never empty
+    b"[zz]", b"[1:2:3", b"[1:2:3]", b"[::1]x", b"[]", b"[::1%25en0]", b"[v1.]", b"::1",
+    b"a b", b"a/b", b"a\\b", b"a@b", b"user@h:80", b"a%zz", b"a%4", b'"h"', b"a<b>", b"h\xe9",
+    b"h:8o", b"h:80:80", b"h:+80", b"h:123456", b"h:65536", b"h: 80",
+])
+def test_malformed_hosts_are_400(host: bytes) -> None:
+    error_at_every_split(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n", 400)
+
+
+def test_an_http_1_0_request_without_host_has_none() -> None:
+    assert request_of(b"GET / HTTP/1.0\r\n\r\n").host is None
+
+
+@pytest.mark.parametrize("target, host, path, query", [
+    (b"http://a.example/upload/", "a.example", "/upload/", ""),
+    (b"HTTP://A.example:81/x?y=1", "A.example:81", "/x", "y=1"),
+    (b"http://a.example", "a.example", "/", ""),
+    (b"http://a.example?y=1", "a.example", "/", "y=1"),
+    (b"https://[::1]:8443/x", "[::1]:8443", "/x", ""),
+    (b"http://a.example:/x", "a.example", "/x", ""),
+])
+def test_the_absolute_form_authority_wins_over_host(target: bytes, host: str, path: str, query: str) -> None:
+    """RFC 9112 3.2.2: the Host header is ignored (though still checked)."""
+    request = request_of(b"POST " + target + b" HTTP/1.1\r\nHost: b.example\r\nContent-Length: 0\r\n\r\n")
+    assert (request.host, request.path, request.query) == (host, path, query)
+    assert request_of(b"GET " + target + b" HTTP/1.0\r\n\r\n").host == host
+
+
+@pytest.mark.parametrize("raw", [
+    b"GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n",  # an http URI with an empty host
+    b"GET http://:80/x HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET http://u@a.example/x HTTP/1.1\r\nHost: h\r\n\r\n",  # userinfo (RFC 9110 4.2.4)
+    b"GET http://[zz]/x HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET http://a.example:x/ HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET http://a.example/x HTTP/1.1\r\nHost: [zz]\r\n\r\n",  # Host is ignored, yet must be valid
+    b"GET http://a.example/x HTTP/1.1\r\n\r\n",  # and present in HTTP/1.1
+])
+def test_malformed_absolute_form_authorities_are_400(raw: bytes) -> None:
+    error_at_every_split(raw, 400)
