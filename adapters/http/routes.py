@@ -130,6 +130,12 @@ class Routes:
 
     async def upload(self, exchange: Exchange, path_name: str | None) -> None:
         request = exchange.request
+        if "content-range" in request.headers:
+            # RFC 9110 14.4: a PUT with Content-Range (``curl -C``) is a
+            # partial update, which storing as a whole file would corrupt.
+            # Refused before the body is read: the connection then closes.
+            exchange.respond_error(400, "Content-Range in an upload: partial uploads are not supported")
+            return
         if not request.chunked and request.content_length is None:
             exchange.respond_error(411, "Content-Length or chunked Transfer-Encoding required")
             return

@@ -63,6 +63,8 @@ REFUSALS: list[tuple[str, bytes, int]] = [
     ("chunked twice", UPLOAD + b"Transfer-Encoding: chunked, chunked\r\n\r\n", 400),
     ("Transfer-Encoding in HTTP/1.0",
      b"POST /upload/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400),
+    ("Content-Range in an upload (RFC 9110 14.4)",
+     UPLOAD + b"Content-Range: bytes 1000-1004/2000\r\nContent-Length: 5\r\n\r\nhello", 400),
     ("chunk size not hexadecimal", CHUNKED + b"zz\r\nhello\r\n0\r\n\r\n", 400),
     ("chunk size negative", CHUNKED + b"-5\r\nhello\r\n0\r\n\r\n", 400),
     ("chunk size empty", CHUNKED + b"\r\nhello\r\n0\r\n\r\n", 400),
@@ -118,3 +120,18 @@ def test_http_1_x_with_a_higher_minor_is_served_as_1_1(service: Service) -> None
     reply, closed = one_exchange(service.host, service.port,
                                  b"GET /healthz HTTP/1.9\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert reply.status == 200 and closed
+
+
+def test_a_partial_put_is_refused_before_its_body_and_stores_nothing(service: Service) -> None:
+    """``curl -C 1000 -T`` sends the rest of a file with Content-Range; a
+    server that ignores it stores a truncated file as if it were whole. The
+    400 comes before the body is read (no 100 Continue), and closes."""
+    with Wire(service.host, service.port) as wire:
+        wire.send(b"PUT /upload/big.bin HTTP/1.1\r\nHost: x\r\nContent-Range: bytes 1000-1999/2000\r\n"
+                  b"Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n")
+        refused = wire.reply()
+        assert refused.status == 400 and refused.headers["connection"] == "close"
+        assert "Content-Range" in str(refused.json()["message"])
+        wire.send(b"x" * 1000)
+        assert wire.closed_by_server()
+    assert [p for p in service.storage.rglob("*") if p.is_file()] == []
