@@ -17,7 +17,7 @@ from adapters.http.headers import (
     etag_for,
     etag_matches,
 )
-from adapters.http.response import http_date, json_bytes
+from adapters.http.response import JSON_HEADERS, http_date, json_bytes
 from domain.errors import DomainError, EmptyUpload, FileNotFound, StorageFull, UploadTooLarge
 from domain.memo import IdentityMemo
 from domain.model import StoredFile
@@ -38,7 +38,7 @@ READ_METHODS = ("GET", "HEAD")
 UPLOAD_METHODS = ("POST", "PUT")
 
 
-JSON_TYPE = [("Content-Type", "application/json")]
+JSON_TYPE = list(JSON_HEADERS)
 
 
 def _check_body(_: str, stored: StoredFile) -> bytes:
