@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import select
 import socket
@@ -249,3 +250,20 @@ def test_a_head_full_of_whitespace_does_not_stall_other_clients(service: Service
             assert read_to_eof(sock).startswith(b"HTTP/1.1 200 ")
     assert latency < 2.0, f"a health check waited {latency:.1f} s behind two hostile heads"
     healthy(service)
+
+
+def test_a_quote_in_the_target_cannot_forge_an_access_log_line(make_service: ServiceFactory) -> None:
+    """A '"' in the target used to close the quoted request early in the
+    access log; it is escaped. Every line, access log or not, has a UTC
+    timestamp with its zone, whatever the local time zone."""
+    service = make_service(env={"TZ": "EST+05"})
+    reply, _ = one_exchange(service.host, service.port,
+                            b'GET /check/x"_404_0_0.1ms_"GET_/forged HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    assert reply.status == 404
+    lines = service.wait_for_log("/forged").splitlines()
+    [access] = [line for line in lines if "/forged" in line]
+    assert ' "GET /check/x\\x22_404_0_0.1ms_\\x22GET_/forged HTTP/1.1" 404 ' in access, access
+    for line in lines:
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARNING|ERROR) uds", line), line
+        stamp = datetime.strptime(line[:24], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        assert abs((datetime.now(timezone.utc) - stamp).total_seconds()) < 60, line
