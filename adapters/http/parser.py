@@ -91,6 +91,8 @@ TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 FORBIDDEN_IN_HEAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TARGET_CHARS = re.compile(rb"[\x21-\x7e]+\Z")
 VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])\Z")
+# RFC 9112 2.3: one digit each. HTTP/1.10 is malformed (400), not another version.
+LONG_VERSION = re.compile(rb"HTTP/[0-9]+\.[0-9]+\Z")
 REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP/1\.([0-9])\Z")
 # Name and value of each field line, leading whitespace dropped; trailing
 # whitespace is stripped afterwards, in Python. Not ``(.*?)[ \t]*$``: a lazy
@@ -104,7 +106,17 @@ REG_NAME = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+\Z")
 IPV6_CHARS = re.compile(r"[0-9A-Fa-f:.]{2,45}\Z")
 IP_FUTURE = re.compile(r"v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\Z")
 PORT = re.compile(r"[0-9]{1,5}\Z")
-HEX = frozenset(b"0123456789abcdefABCDEF")
+HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]*")
+# What may follow the chunk size on its line (RFC 9112 7.1.1): extensions
+#   *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
+# and optional whitespace. Possessive quantifiers: the line is matched in
+# one pass, never re-tried from inside a run of whitespace or a quoted string.
+CHUNK_EXT = re.compile(
+    rb"(?:[ \t]*+;[ \t]*+[!#$%&'*+\-.^_`|~0-9A-Za-z]++"
+    rb"(?:[ \t]*+=[ \t]*+(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]++"
+    rb'|"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*+"))?+)*+'
+    rb"[ \t]*+\Z"
+)
 CRLF = frozenset(b"\r\n")
 MAX_CHUNK_SIZE_DIGITS = 16
 
@@ -247,7 +259,7 @@ class RequestParser:
         for name, value in pairs:
             name = name.lower()
             if name == "content-length":
-                content_lengths.extend(v.strip() for v in value.split(","))
+                content_lengths.append(value)
             elif name in headers:
                 if name == "host":
                     raise ParseError(400, "more than one Host header")
@@ -280,8 +292,13 @@ class RequestParser:
                 raise ParseError(400, "unsupported transfer coding")
             chunked = True
         elif content_lengths:
+            # RFC 9112 6.3 would accept repeated identical values ("5, 5",
+            # or two fields); nginx refuses them, and so do we: a value one
+            # hop reads as a list is a value another may read differently.
+            if len(content_lengths) > 1:
+                raise ParseError(400, "more than one Content-Length header")
             first = content_lengths[0]
-            if any(v != first for v in content_lengths) or not (first.isdigit() and first.isascii()):
+            if not (first.isdigit() and first.isascii()):
                 raise ParseError(400, "invalid Content-Length")
             if len(first) > 18:
                 raise ParseError(413, "Content-Length is too large")
@@ -296,7 +313,11 @@ class RequestParser:
         else:
             keep_alive = "keep-alive" in _tokens(connection.lower())
         expect = headers.get("expect")
-        expect_continue = expect is not None and version == "1.1" and expect.lower() == "100-continue"
+        if expect is not None and expect.lower() != "100-continue":
+            # RFC 9110 10.1.1; the body is not read and the connection closes.
+            raise ParseError(417, "unsupported expectation")
+        # RFC 9110 10.1.1: a 100-continue in an HTTP/1.0 request is ignored.
+        expect_continue = expect is not None and version == "1.1"
 
         if chunked:
             self._state = _State.CHUNK_SIZE
@@ -372,12 +393,15 @@ class RequestParser:
                     if len(buf) > self.max_chunk_line:
                         raise ParseError(400, "chunk size line is too long")
                     return self._need_body_data()
-                line = _strip_cr(bytes(buf[:eol]))
-                del buf[:eol + 1]
-                size_text = line.split(b";", 1)[0].rstrip(b" \t")
-                if not size_text or len(size_text) > MAX_CHUNK_SIZE_DIGITS or not HEX.issuperset(size_text):
+                line = _chunk_line(buf, eol)
+                size_match = HEX_DIGITS.match(line)
+                assert size_match is not None  # it matches the empty string
+                size_end = size_match.end()
+                if not 0 < size_end <= MAX_CHUNK_SIZE_DIGITS:
                     raise ParseError(400, "invalid chunk size")
-                size = int(size_text, 16)
+                if not CHUNK_EXT.match(line, size_end):
+                    raise ParseError(400, "malformed chunk extension")
+                size = int(line[:size_end], 16)
                 if size == 0:
                     self._state = _State.TRAILERS
                     self._trailer_bytes = 0
@@ -397,8 +421,6 @@ class RequestParser:
             elif state is _State.CHUNK_END:
                 if buf[:2] == b"\r\n":
                     del buf[:2]
-                elif buf[:1] == b"\n":
-                    del buf[:1]
                 elif len(buf) >= 2 or (buf and buf[:1] != b"\r"):
                     raise ParseError(400, "missing CRLF after chunk data")
                 else:
@@ -410,15 +432,15 @@ class RequestParser:
                     if self._trailer_bytes + len(buf) > self.max_header_bytes:
                         raise ParseError(431, "trailer section is too large")
                     return self._need_body_data()
-                line = _strip_cr(bytes(buf[:eol]))
-                del buf[:eol + 1]
                 self._trailer_bytes += eol + 1
                 if self._trailer_bytes > self.max_header_bytes:
                     raise ParseError(431, "trailer section is too large")
+                line = _chunk_line(buf, eol)
                 if not line:
                     self._state = _State.HEAD
                     return END_OF_MESSAGE
-                if b":" not in line or line[:1] in (b" ", b"\t") or FORBIDDEN_IN_HEAD.search(line):
+                name, colon, _ = line.partition(b":")
+                if not colon or not TOKEN.match(name) or b"\r" in line or FORBIDDEN_IN_HEAD.search(line):
                     raise ParseError(400, "malformed trailer field")
 
     def _need_body_data(self) -> Event:
@@ -472,6 +494,8 @@ def _checked_fields(head: bytes) -> RawFields:
         raise ParseError(400, "malformed request target")
     version_match = VERSION.match(raw_version)
     if version_match is None:
+        if LONG_VERSION.match(raw_version):
+            raise ParseError(400, "malformed HTTP version")
         if raw_version.startswith(b"HTTP/"):
             raise ParseError(505, "HTTP version not supported")
         raise ParseError(400, "malformed HTTP version")
@@ -504,6 +528,18 @@ def _find_blank_line(buf: bytearray, start: int = 0) -> tuple[int, int]:
     if lf < 0 or (0 <= crlf < lf):
         return crlf, crlf + 3
     return lf, lf + 2
+
+
+def _chunk_line(buf: bytearray, eol: int) -> bytes:
+    """The line of chunked framing that ends with the LF at ``eol``, taken
+    from ``buf`` without its CRLF. RFC 9112 2.2 allows a bare LF as a line
+    ending in the head only; in chunked framing, where lenient line endings
+    are a known request-smuggling vector, it is a ``ParseError``."""
+    if eol == 0 or buf[eol - 1] != 0x0D:
+        raise ParseError(400, "chunked framing line without CRLF")
+    line = bytes(buf[:eol - 1])
+    del buf[:eol + 1]
+    return line
 
 
 def _strip_cr(line: bytes) -> bytes:

@@ -27,6 +27,7 @@ REFUSALS: list[tuple[str, bytes, int]] = [
     ("HTTP/2.0", b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505),
     ("HTTP/0.9", b"GET /healthz HTTP/0.9\r\nHost: x\r\n\r\n", 505),
     ("HTTP/3", b"GET /healthz HTTP/3\r\nHost: x\r\n\r\n", 505),
+    ("HTTP/1.10 (one digit each)", b"GET /healthz HTTP/1.10\r\nHost: x\r\n\r\n", 400),
     ("HTTP/2 connection preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
     ("malformed request line", b"NOT HTTP AT ALL\r\n\r\n", 400),
     ("two spaces in the request line", b"GET  /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
@@ -54,6 +55,9 @@ REFUSALS: list[tuple[str, bytes, int]] = [
     ("Content-Length fractional", UPLOAD + b"Content-Length: 1.5\r\n\r\n", 400),
     ("Content-Length two different values", UPLOAD + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello", 400),
     ("Content-Length list of different values", UPLOAD + b"Content-Length: 5, 6\r\n\r\nhello", 400),
+    ("Content-Length twice, the same", UPLOAD + b"Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400),
+    ("Content-Length list of the same value", UPLOAD + b"Content-Length: 5, 5\r\n\r\nhello", 400),
+    ("unknown expectation", UPLOAD + b"Content-Length: 5\r\nExpect: 200-ok\r\n\r\nhello", 417),
     ("Content-Length and Transfer-Encoding",
      UPLOAD + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400),
     ("Transfer-Encoding and Content-Length",
@@ -71,6 +75,11 @@ REFUSALS: list[tuple[str, bytes, int]] = [
     ("chunk size overflowing 64 bits", CHUNKED + b"1" * 17 + b"\r\n", 400),
     ("chunk data without its CRLF", CHUNKED + b"5\r\nhelloXX0\r\n\r\n", 400),
     ("bad chunk after good ones", CHUNKED + b"5\r\nhello\r\n5\r\nworld\r\nq\r\n", 400),
+    ("bare LF after a chunk size", CHUNKED + b"5\nhello\r\n0\r\n\r\n", 400),
+    ("bare LF after chunk data", CHUNKED + b"5\r\nhello\n0\r\n\r\n", 400),
+    ("bare LF ending the trailers", CHUNKED + b"5\r\nhello\r\n0\r\n\n", 400),
+    ("control byte in a chunk extension", CHUNKED + b"5;a=\x01\r\nhello\r\n0\r\n\r\n", 400),
+    ("chunk extension without a name", CHUNKED + b"5;=x\r\nhello\r\n0\r\n\r\n", 400),
 ]
 
 

@@ -141,6 +141,23 @@ def test_http_1_1_keeps_the_connection_and_connection_close_is_honoured(service:
         assert wire.closed_by_server(), "a second response or an open connection after Connection: close"
 
 
+def test_refusals_that_leave_the_framing_intact_keep_the_connection(stored: tuple[Service, str, str]) -> None:
+    """The README's rule: only a refusal after which the connection's bytes
+    cannot be trusted (an unparsable request, an unread body) closes it."""
+    service, file_id, _ = stored
+    with Wire(service.host, service.port) as wire:
+        for method, target, headers, status in (
+                ("GET", "/nothing", (), 404),
+                ("GET", "/check/aaaaaaaaaaaaaaaaaaaaaaaaaa", (), 404),
+                ("DELETE", f"/check/{file_id}", (), 405),
+                ("GET", f"/download/{file_id}", ("Range: bytes=99999-",), 416),
+                ("POST", "/upload/", (), 411),
+                ("POST", "/upload/", ("Content-Length: 0",), 400)):
+            reply = get(wire, method, target, *headers)
+            assert reply.status == status and "connection" not in reply.headers, (method, target)
+        assert get(wire, "GET", "/healthz").status == 200
+
+
 def test_the_server_announces_its_own_close(make_service: ServiceFactory) -> None:
     service = make_service("--max-upload-size", "1K")
     with Wire(service.host, service.port) as wire:

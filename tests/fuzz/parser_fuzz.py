@@ -25,7 +25,7 @@ SEEDS = [
     b"GET /check/abc HTTP/1.0\r\n\r\nGET /download/abc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     b"POST /upload/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello",
     b"PUT /upload/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;e=1\r\nhello\r\n0\r\nT: v\r\n\r\n",
-    b"POST /upload/ HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n1\nx\n0\n\nGET / HTTP/1.1\nHost: y\n\n",
+    b"POST /upload/ HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n1\r\nx\r\n0\r\n\r\nGET / HTTP/1.1\nHost: y\n\n",
 ]
 # Header the seeds with the ``decode`` fields: unlimited max_data, two cuts.
 SEEDS = [b"\x00\x02\x00\x07\x00\x1d" + seed for seed in SEEDS]

@@ -143,9 +143,16 @@ def test_keep_alive_rules() -> None:
     assert request(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").path == "*"
 
 
-def test_repeated_identical_content_lengths_are_one() -> None:
-    [req, body, end] = parse([b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n\r\nab"])
-    assert isinstance(req, Request) and req.content_length == 2 and body == b"ab"
+@pytest.mark.parametrize("lengths", [
+    b"Content-Length: 2\r\nContent-Length: 2\r\n",
+    b"Content-Length: 2, 2\r\n",
+    b"Content-Length: 2\r\ncontent-length: 2, 2\r\n",
+])
+def test_repeated_content_lengths_are_400_even_when_identical(lengths: bytes) -> None:
+    """RFC 9112 6.3 lets a server accept a list of identical values; nginx
+    refuses any repeated Content-Length, and so do we: one proxy's "2"
+    must never be another's "2, 2" turned into something else."""
+    error_at_every_split(b"POST / HTTP/1.1\r\nHost: h\r\n" + lengths + b"\r\nab", 400)
 
 
 def test_repeated_headers_are_joined() -> None:
@@ -157,6 +164,14 @@ def test_repeated_headers_are_joined() -> None:
     (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
     (b"GET / HTTP/0.9\r\nHost: h\r\n\r\n", 505),
     (b"GET / HTTP/1.x\r\nHost: h\r\n\r\n", 505),
+    (b"GET / HTTP/1.10\r\nHost: h\r\n\r\n", 400),  # RFC 9112 2.3: one digit each
+    (b"GET / HTTP/1.01\r\nHost: h\r\n\r\n", 400),
+    (b"GET / HTTP/01.1\r\nHost: h\r\n\r\n", 400),
+    (b"GET / HTTP/10.0\r\nHost: h\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue-please\r\n\r\n", 417),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue, x\r\n\r\n", 417),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nExpect: foo\r\nContent-Length: 2\r\n\r\nab", 417),
+    (b"GET / HTTP/1.0\r\nExpect: foo\r\n\r\n", 417),
     (b"GET / FOO/1.1\r\nHost: h\r\n\r\n", 400),
     (b"GET /\r\nHost: h\r\n\r\n", 400),
     (b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
@@ -195,6 +210,29 @@ def test_malformed_heads_are_refused_with_the_right_status(raw: bytes, status: i
     b"5\r\nhelloXY0\r\n\r\n",            # no CRLF after the data
     b"11111111111111111\r\n",           # 17 hex digits
     b"5\r\nhello\r\n0\r\n folded\r\n\r\n",  # folded trailer
+    b"5\r\nhello\r\n0\r\nBad Name: v\r\n\r\n",
+    # RFC 9112 2.2 allows a bare LF in the head only: CRLF throughout chunked framing
+    b"5\nhello\r\n0\r\n\r\n",
+    b"5\r\nhello\n0\r\n\r\n",
+    b"5\r\nhello\r\n0\n\r\n",
+    b"5\r\nhello\r\n0\r\n\n",
+    b"5\r\nhello\r\n0\r\nX-T: v\n\r\n",
+    b"5\r\nhello\r\r\n0\r\n\r\n",
+    b"5\r\r\nhello\r\n0\r\n\r\n",
+    b"5\r\nhello\r\n0\r\nX-T: a\rb\r\n\r\n",
+    # chunk extensions: *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
+    b"5;a\x01=b\r\nhello\r\n0\r\n\r\n",
+    b"5;a=b\x7f\r\nhello\r\n0\r\n\r\n",
+    b"5;a=\x00\r\nhello\r\n0\r\n\r\n",
+    b"5;a=\"x\x01\"\r\nhello\r\n0\r\n\r\n",
+    b"5;\r\nhello\r\n0\r\n\r\n",
+    b"5;=b\r\nhello\r\n0\r\n\r\n",
+    b"5;a=\r\nhello\r\n0\r\n\r\n",
+    b"5;a=b c\r\nhello\r\n0\r\n\r\n",
+    b"5;a=\"open\r\nhello\r\n0\r\n\r\n",
+    b"5;a=\"x\"y\r\nhello\r\n0\r\n\r\n",
+    b"5;a=b;\r\nhello\r\n0\r\n\r\n",
+    b"5 5\r\nhello\r\n0\r\n\r\n",
 ])
 def test_bad_chunked_bodies_are_400(body: bytes) -> None:
     head = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -432,3 +470,19 @@ def test_the_absolute_form_authority_wins_over_host(target: bytes, host: str, pa
 ])
 def test_malformed_absolute_form_authorities_are_400(raw: bytes) -> None:
     error_at_every_split(raw, 400)
+
+
+def test_chunk_extensions_in_the_grammar_are_accepted_and_ignored() -> None:
+    raw = (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"5 ; a = b ;c;d=\"q \\\" \\; \xff\"\t\r\nhello\r\n1;E=1\r\n!\r\n0;last\r\n\r\n")
+    assert same_at_every_split(raw)[1:] == [b"hello!", "end"]
+
+
+def test_a_bare_lf_head_may_precede_crlf_chunked_framing() -> None:
+    raw = b"POST / HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n5\r\nhello\r\n0\r\nT: v\r\n\r\n"
+    assert same_at_every_split(raw)[1:] == [b"hello", "end"]
+
+
+def test_expect_100_continue_is_case_insensitive() -> None:
+    assert request_of(b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 0\r\n\r\n"
+                      ).expect_continue
