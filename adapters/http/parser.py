@@ -11,12 +11,13 @@ the next pipelined request from whatever bytes follow. Every violation raises
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import Union
+
+from adapters.http.target import InvalidTarget, checked_authority, split_target
 
 
 class ParseError(Exception):
@@ -100,12 +101,6 @@ REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP/
 # every position of a run of it, which is quadratic (seconds for one 64 KiB
 # header of spaces). Greedy ``.*`` up to the end of the line never backtracks.
 HEADER_FIELD = re.compile(r"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*)$", re.MULTILINE)
-# RFC 3986 3.2.2: a host is an IP literal in brackets or a reg-name (which
-# includes IPv4 addresses), a port is digits.
-REG_NAME = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+\Z")
-IPV6_CHARS = re.compile(r"[0-9A-Fa-f:.]{2,45}\Z")
-IP_FUTURE = re.compile(r"v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\Z")
-PORT = re.compile(r"[0-9]{1,5}\Z")
 HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]*")
 # What may follow the chunk size on its line (RFC 9112 7.1.1): extensions
 #   *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
@@ -268,16 +263,19 @@ class RequestParser:
                 headers[name] = value
 
         target = raw_target.decode("ascii")
-        path, query, authority = _split_target(target, raw_method == b"OPTIONS")
         host = headers.get("host")
-        if host is not None:
-            host = _authority(host, "Host header")
-        elif version == "1.1":
+        if host is None and version == "1.1":
             raise ParseError(400, "missing Host header")
-        if authority is not None:
-            # RFC 9112 3.2.2: the target's authority wins over Host, which
-            # must still be present (in HTTP/1.1) and valid.
-            host = _authority(authority, "authority in the request target")
+        try:
+            path, query, authority = split_target(target, raw_method == b"OPTIONS")
+            if host is not None:
+                host = checked_authority(host, "Host header")
+            if authority is not None:
+                # RFC 9112 3.2.2: the target's authority wins over Host, which
+                # must still be present (in HTTP/1.1) and valid.
+                host = checked_authority(authority, "authority in the request target")
+        except InvalidTarget as exc:
+            raise ParseError(400, str(exc)) from None
 
         chunked = False
         content_length: int | None = None
@@ -552,59 +550,3 @@ def _strip_cr(line: bytes) -> bytes:
 
 def _tokens(value: str) -> set[str]:
     return {t.strip() for t in value.split(",")}
-
-
-def _authority(value: str, what: str) -> str:
-    """``host[:port]`` of a Host header or an absolute-form target, checked
-    against RFC 3986 3.2.2-3.2.3 (``ParseError`` 400 if it is not), with an
-    empty port dropped (RFC 3986 6.2.3). The host may not be empty: every
-    target this service answers is an ``http`` URI, whose host never is
-    (RFC 9110 4.2.1); nor may userinfo appear (RFC 9110 4.2.4)."""
-    if value.startswith("["):
-        close = value.find("]")
-        if close < 0 or not _is_ip_literal(value[1:close]):
-            raise ParseError(400, f"malformed IP literal in the {what}")
-        host, rest = value[:close + 1], value[close + 1:]
-    else:
-        host, colon, port = value.partition(":")
-        if not REG_NAME.match(host):
-            raise ParseError(400, f"malformed host in the {what}")
-        rest = colon + port
-    if rest in ("", ":"):
-        return host
-    if rest[0] != ":" or not PORT.match(rest, 1) or int(rest[1:]) > 65535:
-        raise ParseError(400, f"malformed port in the {what}")
-    return host + rest
-
-
-def _is_ip_literal(literal: str) -> bool:
-    if IP_FUTURE.match(literal):
-        return True
-    if not IPV6_CHARS.match(literal):
-        return False
-    try:
-        ipaddress.IPv6Address(literal)
-    except ValueError:
-        return False
-    return True
-
-
-def _split_target(target: str, allow_asterisk: bool) -> tuple[str, str, str | None]:
-    """Path, query and authority (``None`` unless absolute-form) of an
-    origin-form, absolute-form or asterisk-form target."""
-    if target.startswith("/"):
-        path, _, query = target.partition("?")
-        return path, query, None
-    scheme, separator, rest = target.partition("://")
-    if separator and scheme.lower() in ("http", "https"):
-        end = len(rest)
-        for delimiter in "/?#":
-            found = rest.find(delimiter, 0, end)
-            if found >= 0:
-                end = found
-        authority, rest = rest[:end], rest[end:]
-        path, _, query = (rest if rest.startswith("/") else "/" + rest).partition("?")
-        return path, query, authority
-    if target == "*" and allow_asterisk:
-        return "*", "", None
-    raise ParseError(400, "malformed request target")

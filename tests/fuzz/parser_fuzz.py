@@ -36,7 +36,8 @@ def run_atheris(atheris: Any, minutes: float, corpus: Path) -> None:
     if not any(corpus.iterdir()):
         for n, seed in enumerate(SEEDS):
             (corpus / f"seed-{n}").write_bytes(seed)
-    with atheris.instrument_imports(include=["adapters.http.parser", "tests.fuzz.parser_target"]):
+    with atheris.instrument_imports(
+            include=["adapters.http.parser", "adapters.http.target", "tests.fuzz.parser_target"]):
         target = importlib.import_module("tests.fuzz.parser_target")
     check_encoded: Callable[[bytes], None] = target.check_encoded
     atheris.Setup([
