@@ -53,8 +53,9 @@ def run_atheris(atheris: Any, minutes: float, corpus: Path) -> None:
 
 def run_hypothesis(minutes: float) -> None:
     from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
 
-    from tests.fuzz.parser_target import check
+    from tests.fuzz.parser_target import PADS, check, check_linear
     from tests.fuzz.streams import cut_lists, max_datas, streams
 
     @settings(max_examples=5000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -62,12 +63,18 @@ def run_hypothesis(minutes: float) -> None:
     def batch(data: bytes, cuts: list[int], max_data: int) -> None:
         check(data, cuts, max_data)
 
+    @settings(max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(data=streams(), at=st.integers(0, 600), pad=st.sampled_from(PADS))
+    def linear_batch(data: bytes, at: int, pad: bytes) -> None:
+        check_linear(data, at, pad)
+
     deadline = time.monotonic() + minutes * 60
     batches = 0
     while time.monotonic() < deadline:
         batch()
+        linear_batch()
         batches += 1
-    print(f"hypothesis: {batches} batches of 5000 examples, no failure")
+    print(f"hypothesis: {batches} batches of 5000 examples (and 200 of check_linear), no failure")
 
 
 def main(argv: list[str]) -> None:
