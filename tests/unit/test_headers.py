@@ -129,6 +129,7 @@ def test_disposition_parsing_time_is_linear(padded: Callable[[int], str]) -> Non
     ("attachment; a=\"; filename=evil\"; filename=good", "good"),  # a ';' inside a quoted value
     ('attachment; filename="unterminated.txt', None),
     ("attachment; filename=caf\xc3\xa0.txt", "caf\xe0.txt"),  # raw UTF-8 whose 2nd byte is latin-1 NBSP
+    ("attachment; filename=caf\xe9.txt", "caf\xe9.txt"),  # latin-1, not UTF-8: kept as it came
 ])
 def test_disposition_filename_edge_cases(value: str, expected: str | None) -> None:
     assert disposition_filename(value) == expected
