@@ -21,6 +21,7 @@ from typing import Any, Callable, NoReturn, Sequence
 from urllib.parse import urlsplit
 
 from adapters.clock import AsyncioClock
+from adapters.http.access_log import LogFormatter
 from adapters.http.connection import TransportConfig
 from adapters.http.routes import Routes
 from adapters.http.server import HttpServer
@@ -272,11 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"main.py: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogFormatter())  # UTC timestamps, as in the access log
+    logging.basicConfig(level=config.log_level, handlers=[handler])
     store = FileSystemStore(Path(config.storage), fsync=config.fsync, min_free_space=config.min_free_space)
     try:
         removed = store.prepare()
