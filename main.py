@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from adapters.clock import AsyncioClock
+from adapters.http.access_log import LogFormatter
 from adapters.ids import RandomIds
 from adapters.prefork import run_workers
 from adapters.storage.filesystem import FileSystemStore, StorageUnavailable
@@ -64,11 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"main.py: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogFormatter())  # UTC timestamps, as in the access log
+    logging.basicConfig(level=config.log_level, handlers=[handler])
     store = FileSystemStore(Path(config.storage), fsync=config.fsync, min_free_space=config.min_free_space)
     try:
         removed = store.prepare()

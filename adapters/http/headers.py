@@ -9,11 +9,42 @@ from urllib.parse import quote, unquote
 
 # -- Content-Disposition --------------------------------------------------------
 
-_PARAM = re.compile(
-    r"""\s*;\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)""",
-    re.DOTALL,
-)
+# One parameter from a ';' on: ``; name = value`` (RFC 9110 5.6.6), matched
+# only where the scan below stands, never searched for: a regex searched from
+# every position of a run of whitespace is quadratic in its length.
+_PARAM_NAME = re.compile(r"[ \t]*;[ \t]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]*=[ \t]*")
+_TOKEN_VALUE = re.compile(r"[^; \t]*")
+_QUOTED_VALUE = re.compile(r'"((?:[^"\\]|\\.)*+)"', re.DOTALL)
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 _EXT_VALUE = re.compile(r"([!#$&+\-.^_`|~0-9A-Za-z]*)'[^']*'(.*)\Z", re.DOTALL)
+
+
+def _parameters(value: str, at: int) -> dict[str, str]:
+    """The parameters of a header value from its first ';' at ``at``, names
+    lowercased, the first of a repeated name kept. A malformed parameter is
+    skipped up to the next ';'; an unterminated quoted string ends the scan
+    (everything after it is inside it). Linear: every character is looked
+    at a bounded number of times."""
+    params: dict[str, str] = {}
+    while at >= 0:
+        match = _PARAM_NAME.match(value, at)
+        if match is None:
+            at = value.find(";", at + 1)
+            continue
+        name, at = match.group(1).lower(), match.end()
+        if value.startswith('"', at):
+            quoted = _QUOTED_VALUE.match(value, at)
+            if quoted is None:
+                break
+            raw = _QUOTED_PAIR.sub(r"\1", quoted.group(1))
+            at = quoted.end()
+        else:
+            token = _TOKEN_VALUE.match(value, at)
+            assert token is not None  # it matches the empty string
+            raw, at = token.group(), token.end()
+        params.setdefault(name, raw)
+        at = value.find(";", at)
+    return params
 
 
 def disposition_filename(value: str) -> str | None:
@@ -24,12 +55,7 @@ def disposition_filename(value: str) -> str | None:
     semicolon = value.find(";")
     if semicolon < 0:
         return None
-    params: dict[str, str] = {}
-    for match in _PARAM.finditer(value, semicolon):
-        name, raw = match.group(1).lower(), match.group(2)
-        if raw.startswith('"'):
-            raw = re.sub(r"\\(.)", r"\1", raw[1:-1], flags=re.DOTALL)
-        params.setdefault(name, raw)
+    params = _parameters(value, semicolon)
     extended = params.get("filename*")
     if extended is not None:
         ext = _EXT_VALUE.match(extended)
@@ -67,13 +93,29 @@ class Unsatisfiable:
 
 
 UNSATISFIABLE: Final = Unsatisfiable()
+# A byte position of more than 18 digits (after leading zeros) is past the
+# end of any file: uploads are refused above 18 digits of Content-Length.
+# Such numbers are never converted: int() of more than 4,300 digits raises
+# ValueError, and below that costs time quadratic in the digits.
+MAX_POSITION_DIGITS = 18
+BEYOND_ANY_FILE: Final = 10 ** MAX_POSITION_DIGITS
+
+
+def _position(digits: str) -> int:
+    """The value of an ASCII digit string, exact below ``BEYOND_ANY_FILE``;
+    ``BEYOND_ANY_FILE`` for anything larger."""
+    digits = digits.lstrip("0") or "0"
+    return BEYOND_ANY_FILE if len(digits) > MAX_POSITION_DIGITS else int(digits)
 
 
 def byte_range(value: str, size: int) -> tuple[int, int] | Unsatisfiable | None:
     """The single byte range a ``Range`` value asks for, as ``(start, end)``
     with ``end`` exclusive; ``UNSATISFIABLE``; or ``None`` to send the whole
     file (syntax we do not honour, other units, or several ranges, which
-    RFC 9110 lets a server answer with the full representation)."""
+    RFC 9110 lets a server answer with the full representation). Positions
+    too long to be exact are taken as past the end of the file: a first
+    position is then unsatisfiable, a last one or a suffix means "to the
+    end"; when both are, the range is unsatisfiable."""
     unit, eq, spec = value.partition("=")
     if not eq or unit.strip().lower() != "bytes":
         return None
@@ -90,12 +132,12 @@ def byte_range(value: str, size: int) -> tuple[int, int] | Unsatisfiable | None:
     if first == "":
         if last == "":
             return None
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0:
             return UNSATISFIABLE
         return max(0, size - suffix), size
-    start = int(first)
-    end = size if last == "" else int(last) + 1
+    start = _position(first)
+    end = size if last == "" else _position(last) + 1
     if last != "" and end <= start:
         return None  # a last-byte-pos before the first is invalid syntax: ignore
     if start >= size:

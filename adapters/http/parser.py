@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Union
 
+from adapters.http.target import InvalidTarget, checked_authority, split_target
+
 
 class ParseError(Exception):
     """The request cannot be parsed; answer ``status`` and close."""
@@ -43,6 +45,9 @@ class Request:
     chunked: bool
     keep_alive: bool
     expect_continue: bool
+    # Where the request was addressed, checked against RFC 3986: the
+    # authority of an absolute-form target, else the Host header; ``None``
+    # only for an HTTP/1.0 request without either.
     host: str | None
 
     @property
@@ -87,10 +92,26 @@ TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 FORBIDDEN_IN_HEAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TARGET_CHARS = re.compile(rb"[\x21-\x7e]+\Z")
 VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])\Z")
+# RFC 9112 2.3: one digit each. HTTP/1.10 is malformed (400), not another version.
+LONG_VERSION = re.compile(rb"HTTP/[0-9]+\.[0-9]+\Z")
 REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP/1\.([0-9])\Z")
-HEADER_FIELD = re.compile(r"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*$", re.MULTILINE)
-HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(:[0-9]*)?\Z")
-HEX = frozenset(b"0123456789abcdefABCDEF")
+# Name and value of each field line, leading whitespace dropped; trailing
+# whitespace is stripped afterwards, in Python. Not ``(.*?)[ \t]*$``: a lazy
+# group before optional whitespace and an anchor retries the whitespace at
+# every position of a run of it, which is quadratic (seconds for one 64 KiB
+# header of spaces). Greedy ``.*`` up to the end of the line never backtracks.
+HEADER_FIELD = re.compile(r"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*)$", re.MULTILINE)
+HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]*")
+# What may follow the chunk size on its line (RFC 9112 7.1.1): extensions
+#   *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
+# and optional whitespace. Possessive quantifiers: the line is matched in
+# one pass, never re-tried from inside a run of whitespace or a quoted string.
+CHUNK_EXT = re.compile(
+    rb"(?:[ \t]*+;[ \t]*+[!#$%&'*+\-.^_`|~0-9A-Za-z]++"
+    rb"(?:[ \t]*+=[ \t]*+(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]++"
+    rb'|"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*+"))?+)*+'
+    rb"[ \t]*+\Z"
+)
 CRLF = frozenset(b"\r\n")
 MAX_CHUNK_SIZE_DIGITS = 16
 
@@ -233,7 +254,7 @@ class RequestParser:
         for name, value in pairs:
             name = name.lower()
             if name == "content-length":
-                content_lengths.extend(v.strip() for v in value.split(","))
+                content_lengths.append(value)
             elif name in headers:
                 if name == "host":
                     raise ParseError(400, "more than one Host header")
@@ -242,12 +263,19 @@ class RequestParser:
                 headers[name] = value
 
         target = raw_target.decode("ascii")
-        path, query = _split_target(target, raw_method == b"OPTIONS")
         host = headers.get("host")
-        if host is not None and not HOST.match(host):
-            raise ParseError(400, "malformed Host header")
         if host is None and version == "1.1":
             raise ParseError(400, "missing Host header")
+        try:
+            path, query, authority = split_target(target, raw_method == b"OPTIONS")
+            if host is not None:
+                host = checked_authority(host, "Host header")
+            if authority is not None:
+                # RFC 9112 3.2.2: the target's authority wins over Host, which
+                # must still be present (in HTTP/1.1) and valid.
+                host = checked_authority(authority, "authority in the request target")
+        except InvalidTarget as exc:
+            raise ParseError(400, str(exc)) from None
 
         chunked = False
         content_length: int | None = None
@@ -262,8 +290,13 @@ class RequestParser:
                 raise ParseError(400, "unsupported transfer coding")
             chunked = True
         elif content_lengths:
+            # RFC 9112 6.3 would accept repeated identical values ("5, 5",
+            # or two fields); nginx refuses them, and so do we: a value one
+            # hop reads as a list is a value another may read differently.
+            if len(content_lengths) > 1:
+                raise ParseError(400, "more than one Content-Length header")
             first = content_lengths[0]
-            if any(v != first for v in content_lengths) or not (first.isdigit() and first.isascii()):
+            if not (first.isdigit() and first.isascii()):
                 raise ParseError(400, "invalid Content-Length")
             if len(first) > 18:
                 raise ParseError(413, "Content-Length is too large")
@@ -278,7 +311,11 @@ class RequestParser:
         else:
             keep_alive = "keep-alive" in _tokens(connection.lower())
         expect = headers.get("expect")
-        expect_continue = expect is not None and version == "1.1" and expect.lower() == "100-continue"
+        if expect is not None and expect.lower() != "100-continue":
+            # RFC 9110 10.1.1; the body is not read and the connection closes.
+            raise ParseError(417, "unsupported expectation")
+        # RFC 9110 10.1.1: a 100-continue in an HTTP/1.0 request is ignored.
+        expect_continue = expect is not None and version == "1.1"
 
         if chunked:
             self._state = _State.CHUNK_SIZE
@@ -354,12 +391,15 @@ class RequestParser:
                     if len(buf) > self.max_chunk_line:
                         raise ParseError(400, "chunk size line is too long")
                     return self._need_body_data()
-                line = _strip_cr(bytes(buf[:eol]))
-                del buf[:eol + 1]
-                size_text = line.split(b";", 1)[0].rstrip(b" \t")
-                if not size_text or len(size_text) > MAX_CHUNK_SIZE_DIGITS or not HEX.issuperset(size_text):
+                line = _chunk_line(buf, eol)
+                size_match = HEX_DIGITS.match(line)
+                assert size_match is not None  # it matches the empty string
+                size_end = size_match.end()
+                if not 0 < size_end <= MAX_CHUNK_SIZE_DIGITS:
                     raise ParseError(400, "invalid chunk size")
-                size = int(size_text, 16)
+                if not CHUNK_EXT.match(line, size_end):
+                    raise ParseError(400, "malformed chunk extension")
+                size = int(line[:size_end], 16)
                 if size == 0:
                     self._state = _State.TRAILERS
                     self._trailer_bytes = 0
@@ -379,8 +419,6 @@ class RequestParser:
             elif state is _State.CHUNK_END:
                 if buf[:2] == b"\r\n":
                     del buf[:2]
-                elif buf[:1] == b"\n":
-                    del buf[:1]
                 elif len(buf) >= 2 or (buf and buf[:1] != b"\r"):
                     raise ParseError(400, "missing CRLF after chunk data")
                 else:
@@ -392,15 +430,15 @@ class RequestParser:
                     if self._trailer_bytes + len(buf) > self.max_header_bytes:
                         raise ParseError(431, "trailer section is too large")
                     return self._need_body_data()
-                line = _strip_cr(bytes(buf[:eol]))
-                del buf[:eol + 1]
                 self._trailer_bytes += eol + 1
                 if self._trailer_bytes > self.max_header_bytes:
                     raise ParseError(431, "trailer section is too large")
+                line = _chunk_line(buf, eol)
                 if not line:
                     self._state = _State.HEAD
                     return END_OF_MESSAGE
-                if b":" not in line or line[:1] in (b" ", b"\t") or FORBIDDEN_IN_HEAD.search(line):
+                name, colon, _ = line.partition(b":")
+                if not colon or not TOKEN.match(name) or b"\r" in line or FORBIDDEN_IN_HEAD.search(line):
                     raise ParseError(400, "malformed trailer field")
 
     def _need_body_data(self) -> Event:
@@ -435,6 +473,8 @@ def _fast_fields(head: bytes) -> RawFields | None:
         pairs = HEADER_FIELD.findall(block)
         if len(pairs) != block.count("\n") + 1:
             return None
+        if " \n" in block or "\t\n" in block or block.endswith((" ", "\t")):
+            pairs = [(name, value.rstrip(" \t")) for name, value in pairs]
     return raw_method, raw_target, "1.0" if minor == b"0" else "1.1", pairs
 
 
@@ -452,6 +492,8 @@ def _checked_fields(head: bytes) -> RawFields:
         raise ParseError(400, "malformed request target")
     version_match = VERSION.match(raw_version)
     if version_match is None:
+        if LONG_VERSION.match(raw_version):
+            raise ParseError(400, "malformed HTTP version")
         if raw_version.startswith(b"HTTP/"):
             raise ParseError(505, "HTTP version not supported")
         raise ParseError(400, "malformed HTTP version")
@@ -486,6 +528,18 @@ def _find_blank_line(buf: bytearray, start: int = 0) -> tuple[int, int]:
     return lf, lf + 2
 
 
+def _chunk_line(buf: bytearray, eol: int) -> bytes:
+    """The line of chunked framing that ends with the LF at ``eol``, taken
+    from ``buf`` without its CRLF. RFC 9112 2.2 allows a bare LF as a line
+    ending in the head only; in chunked framing, where lenient line endings
+    are a known request-smuggling vector, it is a ``ParseError``."""
+    if eol == 0 or buf[eol - 1] != 0x0D:
+        raise ParseError(400, "chunked framing line without CRLF")
+    line = bytes(buf[:eol - 1])
+    del buf[:eol + 1]
+    return line
+
+
 def _strip_cr(line: bytes) -> bytes:
     if line.endswith(b"\r"):
         line = line[:-1]
@@ -496,19 +550,3 @@ def _strip_cr(line: bytes) -> bytes:
 
 def _tokens(value: str) -> set[str]:
     return {t.strip() for t in value.split(",")}
-
-
-def _split_target(target: str, allow_asterisk: bool) -> tuple[str, str]:
-    """Path and query of an origin-form or absolute-form target."""
-    if target.startswith("/"):
-        path, _, query = target.partition("?")
-        return path, query
-    lowered = target[:8].lower()
-    if lowered.startswith("http://") or lowered.startswith("https://"):
-        rest = target.split("//", 1)[1]
-        slash = rest.find("/")
-        path, _, query = ("/" if slash < 0 else rest[slash:]).partition("?")
-        return path, query
-    if target == "*" and allow_asterisk:
-        return "*", ""
-    raise ParseError(400, "malformed request target")

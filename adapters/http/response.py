@@ -14,6 +14,13 @@ STATUS_LINES = {
 }
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 SERVER = "upload-download-service"
+# The headers of every JSON answer, errors included. nosniff because some
+# bodies echo what the client sent (the id of a 404): a browser must never
+# sniff one into HTML and run it.
+JSON_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Content-Type", "application/json"),
+    ("X-Content-Type-Options", "nosniff"),
+)
 
 Headers = Iterable[tuple[str, str]]
 

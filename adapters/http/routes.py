@@ -18,7 +18,7 @@ from adapters.http.headers import (
     etag_for,
     etag_matches,
 )
-from adapters.http.response import http_date, json_bytes
+from adapters.http.response import JSON_HEADERS, http_date, json_bytes
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
 from domain.errors import DomainError
 from domain.memo import IdentityMemo
@@ -39,7 +39,7 @@ ROUTES = Router([
 ])
 
 
-JSON_TYPE = [("Content-Type", "application/json")]
+JSON_TYPE = list(JSON_HEADERS)
 
 
 def _check_body(_: str, stored: StoredFile) -> bytes:
@@ -149,6 +149,12 @@ class Routes:
 
     async def upload(self, exchange: Exchange, path_name: str | None, session: Session) -> None:
         request = exchange.request
+        if "content-range" in request.headers:
+            # RFC 9110 14.4: a PUT with Content-Range (``curl -C``) is a
+            # partial update, which storing as a whole file would corrupt.
+            # Refused before the body is read: the connection then closes.
+            exchange.respond_error(400, "Content-Range in an upload: partial uploads are not supported")
+            return
         if not request.chunked and request.content_length is None:
             exchange.respond_error(411, "Content-Length or chunked Transfer-Encoding required")
             return

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import select
 import socket
@@ -24,6 +25,7 @@ from adapters.storage.filesystem import MAGIC, TRAILER
 from domain.model import StoredFile
 from tests.e2e.conftest import Service, ServiceFactory
 from tests.e2e.faults import blob_files, open_fds, rss_bytes, tmp_files, wait_until
+from tests.e2e.wire import one_exchange
 
 pytestmark = pytest.mark.e2e
 
@@ -226,3 +228,42 @@ def test_garbage_after_a_request_is_answered_in_order_then_refused(service: Serv
         raw = read_to_eof(sock)
     assert raw.startswith(b"HTTP/1.1 200 ") and raw.count(b"HTTP/1.1 400 ") == 1
     healthy(service)
+
+
+def test_a_head_full_of_whitespace_does_not_stall_other_clients(service: Service) -> None:
+    """A 60 KB run of spaces inside one header value cost the old parser
+    (a backtracking regex) seconds of event-loop time, during which every
+    other client waited. Two such heads arrive; a third client's health check
+    must still be answered quickly."""
+    attack = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: a" + b" " * 60_000 + b"b\r\nConnection: close\r\n\r\n"
+    attackers = [connect(service, timeout=60) for _ in range(2)]
+    for sock in attackers:
+        sock.sendall(attack)
+    began = time.monotonic()
+    reply, _ = one_exchange(service.host, service.port,
+                            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=60)
+    latency = time.monotonic() - began
+    print(f"health check answered in {latency:.3f} s while two 60 KB whitespace heads were parsed")
+    assert reply.status == 200
+    for sock in attackers:
+        with sock:
+            assert read_to_eof(sock).startswith(b"HTTP/1.1 200 ")
+    assert latency < 2.0, f"a health check waited {latency:.1f} s behind two hostile heads"
+    healthy(service)
+
+
+def test_a_quote_in_the_target_cannot_forge_an_access_log_line(make_service: ServiceFactory) -> None:
+    """A '"' in the target used to close the quoted request early in the
+    access log; it is escaped. Every line, access log or not, has a UTC
+    timestamp with its zone, whatever the local time zone."""
+    service = make_service(env={"TZ": "EST+05"})
+    reply, _ = one_exchange(service.host, service.port,
+                            b'GET /check/x"_404_0_0.1ms_"GET_/forged HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    assert reply.status == 404
+    lines = service.wait_for_log("/forged").splitlines()
+    [access] = [line for line in lines if "/forged" in line]
+    assert ' "GET /check/x\\x22_404_0_0.1ms_\\x22GET_/forged HTTP/1.1" 404 ' in access, access
+    for line in lines:
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARNING|ERROR) uds", line), line
+        stamp = datetime.strptime(line[:24], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        assert abs((datetime.now(timezone.utc) - stamp).total_seconds()) < 60, line

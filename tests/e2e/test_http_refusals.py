@@ -27,6 +27,7 @@ REFUSALS: list[tuple[str, bytes, int]] = [
     ("HTTP/2.0", b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505),
     ("HTTP/0.9", b"GET /healthz HTTP/0.9\r\nHost: x\r\n\r\n", 505),
     ("HTTP/3", b"GET /healthz HTTP/3\r\nHost: x\r\n\r\n", 505),
+    ("HTTP/1.10 (one digit each)", b"GET /healthz HTTP/1.10\r\nHost: x\r\n\r\n", 400),
     ("HTTP/2 connection preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
     ("malformed request line", b"NOT HTTP AT ALL\r\n\r\n", 400),
     ("two spaces in the request line", b"GET  /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
@@ -34,6 +35,12 @@ REFUSALS: list[tuple[str, bytes, int]] = [
     ("lower-case version", b"GET /healthz http/1.1\r\nHost: x\r\n\r\n", 400),
     ("missing Host in HTTP/1.1", b"GET /healthz HTTP/1.1\r\n\r\n", 400),
     ("two Host headers", GET + b"Host: y\r\n\r\n", 400),
+    ("empty Host", b"GET /healthz HTTP/1.1\r\nHost:\r\n\r\n", 400),
+    ("Host with only a port", b"GET /healthz HTTP/1.1\r\nHost: :80\r\n\r\n", 400),
+    ("Host with a malformed IP literal", b"GET /healthz HTTP/1.1\r\nHost: [zz]\r\n\r\n", 400),
+    ("Host with userinfo", b"GET /healthz HTTP/1.1\r\nHost: u@x\r\n\r\n", 400),
+    ("Host with a port out of range", b"GET /healthz HTTP/1.1\r\nHost: x:65536\r\n\r\n", 400),
+    ("absolute-form target with an empty host", b"GET http:///healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     ("obs-fold", GET + b"X-A: one\r\n two\r\n\r\n", 400),
     ("obs-fold with a tab", GET + b"X-A: one\r\n\ttwo\r\n\r\n", 400),
     ("space before the colon", GET + b"X-A : v\r\n\r\n", 400),
@@ -48,6 +55,9 @@ REFUSALS: list[tuple[str, bytes, int]] = [
     ("Content-Length fractional", UPLOAD + b"Content-Length: 1.5\r\n\r\n", 400),
     ("Content-Length two different values", UPLOAD + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello", 400),
     ("Content-Length list of different values", UPLOAD + b"Content-Length: 5, 6\r\n\r\nhello", 400),
+    ("Content-Length twice, the same", UPLOAD + b"Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400),
+    ("Content-Length list of the same value", UPLOAD + b"Content-Length: 5, 5\r\n\r\nhello", 400),
+    ("unknown expectation", UPLOAD + b"Content-Length: 5\r\nExpect: 200-ok\r\n\r\nhello", 417),
     ("Content-Length and Transfer-Encoding",
      UPLOAD + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400),
     ("Transfer-Encoding and Content-Length",
@@ -57,12 +67,19 @@ REFUSALS: list[tuple[str, bytes, int]] = [
     ("chunked twice", UPLOAD + b"Transfer-Encoding: chunked, chunked\r\n\r\n", 400),
     ("Transfer-Encoding in HTTP/1.0",
      b"POST /upload/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400),
+    ("Content-Range in an upload (RFC 9110 14.4)",
+     UPLOAD + b"Content-Range: bytes 1000-1004/2000\r\nContent-Length: 5\r\n\r\nhello", 400),
     ("chunk size not hexadecimal", CHUNKED + b"zz\r\nhello\r\n0\r\n\r\n", 400),
     ("chunk size negative", CHUNKED + b"-5\r\nhello\r\n0\r\n\r\n", 400),
     ("chunk size empty", CHUNKED + b"\r\nhello\r\n0\r\n\r\n", 400),
     ("chunk size overflowing 64 bits", CHUNKED + b"1" * 17 + b"\r\n", 400),
     ("chunk data without its CRLF", CHUNKED + b"5\r\nhelloXX0\r\n\r\n", 400),
     ("bad chunk after good ones", CHUNKED + b"5\r\nhello\r\n5\r\nworld\r\nq\r\n", 400),
+    ("bare LF after a chunk size", CHUNKED + b"5\nhello\r\n0\r\n\r\n", 400),
+    ("bare LF after chunk data", CHUNKED + b"5\r\nhello\n0\r\n\r\n", 400),
+    ("bare LF ending the trailers", CHUNKED + b"5\r\nhello\r\n0\r\n\n", 400),
+    ("control byte in a chunk extension", CHUNKED + b"5;a=\x01\r\nhello\r\n0\r\n\r\n", 400),
+    ("chunk extension without a name", CHUNKED + b"5;=x\r\nhello\r\n0\r\n\r\n", 400),
 ]
 
 
@@ -112,3 +129,18 @@ def test_http_1_x_with_a_higher_minor_is_served_as_1_1(service: Service) -> None
     reply, closed = one_exchange(service.host, service.port,
                                  b"GET /healthz HTTP/1.9\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert reply.status == 200 and closed
+
+
+def test_a_partial_put_is_refused_before_its_body_and_stores_nothing(service: Service) -> None:
+    """``curl -C 1000 -T`` sends the rest of a file with Content-Range; a
+    server that ignores it stores a truncated file as if it were whole. The
+    400 comes before the body is read (no 100 Continue), and closes."""
+    with Wire(service.host, service.port) as wire:
+        wire.send(b"PUT /upload/big.bin HTTP/1.1\r\nHost: x\r\nContent-Range: bytes 1000-1999/2000\r\n"
+                  b"Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n")
+        refused = wire.reply()
+        assert refused.status == 400 and refused.headers["connection"] == "close"
+        assert "Content-Range" in str(refused.json()["message"])
+        wire.send(b"x" * 1000)
+        assert wire.closed_by_server()
+    assert [p for p in service.storage.rglob("*") if p.is_file()] == []

@@ -81,6 +81,8 @@ def test_head_answers_like_get_without_a_body(
     ("bytes=-1", 10239, 10240),
     ("bytes=-100000", 0, 10240),
     ("BYTES = 5 - 9", 5, 10),
+    ("bytes=10-" + "9" * 5000, 10, 10240),  # thousands of digits: past the end, not a 500
+    ("bytes=-" + "9" * 5000, 0, 10240),
 ])
 def test_single_ranges_give_206_with_content_range(
         stored: tuple[Service, str, str], spec: str, start: int, end: int) -> None:
@@ -94,7 +96,7 @@ def test_single_ranges_give_206_with_content_range(
     assert reply.body == DATA[start:end] and reply.headers["accept-ranges"] == "bytes"
 
 
-@pytest.mark.parametrize("spec", ["bytes=10240-", "bytes=20000-30000", "bytes=-0"])
+@pytest.mark.parametrize("spec", ["bytes=10240-", "bytes=20000-30000", "bytes=-0", "bytes=" + "9" * 5000 + "-"])
 def test_unsatisfiable_ranges_give_416_with_the_size(stored: tuple[Service, str, str], spec: str) -> None:
     service, file_id, _ = stored
     reply = fetch(service, f"/download/{file_id}", f"Range: {spec}")
@@ -137,6 +139,23 @@ def test_http_1_1_keeps_the_connection_and_connection_close_is_honoured(service:
         last = wire.reply()
         assert last.status == 200 and last.headers["connection"] == "close"
         assert wire.closed_by_server(), "a second response or an open connection after Connection: close"
+
+
+def test_refusals_that_leave_the_framing_intact_keep_the_connection(stored: tuple[Service, str, str]) -> None:
+    """The README's rule: only a refusal after which the connection's bytes
+    cannot be trusted (an unparsable request, an unread body) closes it."""
+    service, file_id, _ = stored
+    with Wire(service.host, service.port) as wire:
+        for method, target, headers, status in (
+                ("GET", "/nothing", (), 404),
+                ("GET", "/check/aaaaaaaaaaaaaaaaaaaaaaaaaa", (), 404),
+                ("DELETE", f"/check/{file_id}", (), 405),
+                ("GET", f"/download/{file_id}", ("Range: bytes=99999-",), 416),
+                ("POST", "/upload/", (), 411),
+                ("POST", "/upload/", ("Content-Length: 0",), 400)):
+            reply = get(wire, method, target, *headers)
+            assert reply.status == status and "connection" not in reply.headers, (method, target)
+        assert get(wire, "GET", "/healthz").status == 200
 
 
 def test_the_server_announces_its_own_close(make_service: ServiceFactory) -> None:
@@ -217,3 +236,57 @@ def test_pipelined_upload_then_check_in_one_write(service: Service) -> None:
                   b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert wire.reply().status == 201
         assert wire.reply().status == 200
+
+
+def test_an_absolute_form_target_names_the_host_of_the_links(service: Service) -> None:
+    """RFC 9112 3.2.2: the authority in an absolute-form target wins over
+    the Host header, so the links are built on it."""
+    reply, _ = one_exchange(service.host, service.port,
+                            b"POST http://a.example:8080/upload/abs.txt HTTP/1.1\r\nHost: b.example\r\n"
+                            b"Content-Length: 3\r\nConnection: close\r\n\r\nabc")
+    assert reply.status == 201, reply.body
+    created = reply.json()
+    assert created["linkfordownload"] == f"http://a.example:8080/download/{created['id']}"
+    assert created["linkforcheck"] == f"http://a.example:8080/check/{created['id']}"
+    assert reply.headers["location"] == created["linkfordownload"]
+
+
+# Answers built by the transport (Exchange.respond_json / respond_error,
+# HttpConnection._refuse, server._Refuse) carry nosniff once those use
+# response.JSON_HEADERS; until then these cases fail, as expected. Remove
+# this marker when they do (strict: an unexpected pass fails the run).
+BUILT_BY_THE_TRANSPORT = pytest.mark.xfail(
+    strict=True, reason="connection.py/server.py do not use response.JSON_HEADERS yet")
+
+
+@pytest.mark.parametrize("head, body, status", [
+    pytest.param(b"POST /upload/n.txt HTTP/1.1\r\nContent-Length: 2", b"hi", 201, marks=BUILT_BY_THE_TRANSPORT,
+                 id="201 upload"),
+    pytest.param(b"GET /check/{id} HTTP/1.1", b"", 200, id="200 check"),
+    pytest.param(b"GET /healthz HTTP/1.1", b"", 200, marks=BUILT_BY_THE_TRANSPORT, id="200 healthz"),
+    pytest.param(b"GET /check/<script>alert(1)</script> HTTP/1.1", b"", 404, marks=BUILT_BY_THE_TRANSPORT,
+                 id="404 echoing the id"),
+    pytest.param(b"GET /nothing HTTP/1.1", b"", 404, marks=BUILT_BY_THE_TRANSPORT, id="404"),
+    pytest.param(b"DELETE /check/{id} HTTP/1.1", b"", 405, marks=BUILT_BY_THE_TRANSPORT, id="405"),
+    pytest.param(b"GET /download/{id} HTTP/1.1\r\nRange: bytes=99999-", b"", 416, marks=BUILT_BY_THE_TRANSPORT,
+                 id="416"),
+    pytest.param(b"GET / HTTP/1.1\r\nX-Bad : header", b"", 400, marks=BUILT_BY_THE_TRANSPORT, id="400 parse refusal"),
+])
+def test_every_json_answer_says_nosniff(
+        stored: tuple[Service, str, str], head: bytes, body: bytes, status: int) -> None:
+    service, file_id, _ = stored
+    request = head.replace(b"{id}", file_id.encode()) + b"\r\nHost: x\r\nConnection: close\r\n\r\n" + body
+    reply, _ = one_exchange(service.host, service.port, request)
+    assert reply.status == status
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.headers.get("x-content-type-options") == "nosniff"
+
+
+@BUILT_BY_THE_TRANSPORT
+def test_the_connection_cap_refusal_says_nosniff(make_service: ServiceFactory) -> None:
+    service = make_service("--max-connections", "1")
+    with Wire(service.host, service.port) as held:
+        held.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert held.reply().status == 200  # the one connection allowed is now open and counted
+        reply, _ = one_exchange(service.host, service.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert reply.status == 503 and reply.headers.get("x-content-type-options") == "nosniff"

@@ -25,7 +25,7 @@ SEEDS = [
     b"GET /check/abc HTTP/1.0\r\n\r\nGET /download/abc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     b"POST /upload/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello",
     b"PUT /upload/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;e=1\r\nhello\r\n0\r\nT: v\r\n\r\n",
-    b"POST /upload/ HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n1\nx\n0\n\nGET / HTTP/1.1\nHost: y\n\n",
+    b"POST /upload/ HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n1\r\nx\r\n0\r\n\r\nGET / HTTP/1.1\nHost: y\n\n",
 ]
 # Header the seeds with the ``decode`` fields: unlimited max_data, two cuts.
 SEEDS = [b"\x00\x02\x00\x07\x00\x1d" + seed for seed in SEEDS]
@@ -36,7 +36,8 @@ def run_atheris(atheris: Any, minutes: float, corpus: Path) -> None:
     if not any(corpus.iterdir()):
         for n, seed in enumerate(SEEDS):
             (corpus / f"seed-{n}").write_bytes(seed)
-    with atheris.instrument_imports(include=["adapters.http.parser", "tests.fuzz.parser_target"]):
+    with atheris.instrument_imports(
+            include=["adapters.http.parser", "adapters.http.target", "tests.fuzz.parser_target"]):
         target = importlib.import_module("tests.fuzz.parser_target")
     check_encoded: Callable[[bytes], None] = target.check_encoded
     atheris.Setup([
@@ -52,8 +53,9 @@ def run_atheris(atheris: Any, minutes: float, corpus: Path) -> None:
 
 def run_hypothesis(minutes: float) -> None:
     from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
 
-    from tests.fuzz.parser_target import check
+    from tests.fuzz.parser_target import PADS, check, check_linear
     from tests.fuzz.streams import cut_lists, max_datas, streams
 
     @settings(max_examples=5000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -61,12 +63,18 @@ def run_hypothesis(minutes: float) -> None:
     def batch(data: bytes, cuts: list[int], max_data: int) -> None:
         check(data, cuts, max_data)
 
+    @settings(max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(data=streams(), at=st.integers(0, 600), pad=st.sampled_from(PADS))
+    def linear_batch(data: bytes, at: int, pad: bytes) -> None:
+        check_linear(data, at, pad)
+
     deadline = time.monotonic() + minutes * 60
     batches = 0
     while time.monotonic() < deadline:
         batch()
+        linear_batch()
         batches += 1
-    print(f"hypothesis: {batches} batches of 5000 examples, no failure")
+    print(f"hypothesis: {batches} batches of 5000 examples (and 200 of check_linear), no failure")
 
 
 def main(argv: list[str]) -> None:

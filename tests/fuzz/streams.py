@@ -18,6 +18,8 @@ FRAGMENTS = [
     b"Connection: close\r\n", b"Connection: keep-alive\r\n", b" folded\r\n", b"X: \x00\r\n",
     b"\r\n", b"\n", b"\r", b":", b";", b"hello", b"5\r\nhello\r\n", b"5;ext=1\r\nhello\r\n",
     b"0\r\n\r\n", b"0\r\nTrailer: t\r\n\r\n", b"ffffffffffffffffff\r\n", b"1\r\nx\n", b"\r\n\r\n",
+    b"5 ; a = \"q\\\"\" ;b\r\nhello\r\n", b";x=\x01", b"Expect: foo\r\n", b"HTTP/1.10", b"Host: [::1\r\n",
+    b"GET http://a:1/x HTTP/1.1\r\n", b"Host: :80\r\n",
 ]
 
 

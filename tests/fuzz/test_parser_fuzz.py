@@ -5,9 +5,10 @@ coverage-guided run is ``python -m tests.fuzz.parser_fuzz --minutes 10``."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
-from tests.fuzz.parser_target import LIMITS, NO_LIMIT, check, parse
+from tests.fuzz.parser_target import LIMITS, NO_LIMIT, PADS, check, check_linear, parse
 from tests.fuzz.streams import cut_lists, max_datas, streams
 
 REQUEST_LINE_AT_LIMIT = b"GET /" + b"a" * (LIMITS["max_request_line"] - 14) + b" HTTP/1.1"
@@ -34,3 +35,15 @@ def test_parser_properties_hold_for_any_stream_and_any_cutting(data: bytes, cuts
 def test_streams_at_the_limits_mean_the_same_however_they_are_cut(data: bytes, cuts: list[int]) -> None:
     assert parse(data, [], NO_LIMIT).end == "closed"  # at the limit is still allowed
     check(data, cuts, NO_LIMIT)
+
+
+TRAILER = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nT: ab\r\n\r\n"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=streams(), at=st.integers(0, 600), pad=st.sampled_from(PADS))
+@example(data=b"GET / HTTP/1.1\r\nHost: x\r\nX: ab\r\n\r\n", at=29, pad=b" ")  # quadratic once
+@example(data=b"GET / HTTP/1.1\nHost: x\nX: ab\n\n", at=27, pad=b"\t")
+@example(data=TRAILER, at=TRAILER.index(b"T: a") + 4, pad=b" ")
+def test_parsing_time_stays_linear_in_the_input_size(data: bytes, at: int, pad: bytes) -> None:
+    check_linear(data, at, pad)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 import pytest
 
 from adapters.http.headers import (
@@ -67,6 +70,15 @@ def test_response_head_refuses_header_injection() -> None:
     ("items=0-1", None),
     ("bytes=\u0661-2", None),
     ("", None),
+    # Positions of more than 18 digits lie past the end of any file; int()
+    # of 5,000 digits raised ValueError (a 500), and costs quadratic time.
+    ("bytes=" + "9" * 5000 + "-", UNSATISFIABLE),
+    ("bytes=0-" + "9" * 5000, (0, 100)),
+    ("bytes=-" + "9" * 5000, (0, 100)),
+    ("bytes=" + "9" * 5000 + "-" + "9" * 6000, UNSATISFIABLE),
+    ("bytes=" + "0" * 5000 + "5-" + "0" * 5000 + "9", (5, 10)),  # leading zeros are still exact
+    ("bytes=-" + "0" * 5000, UNSATISFIABLE),
+    ("bytes=" + "9" * 19 + "-5", None),  # last before first: invalid, ignored
 ])
 def test_byte_range(value: str, expected: object) -> None:
     assert byte_range(value, 100) == expected
@@ -79,3 +91,45 @@ def test_etags() -> None:
     assert etag_matches(f'"other", W/{tag}', tag)
     assert etag_matches("*", tag)
     assert not etag_matches('"other"', tag)
+
+
+def best_seconds(function: Callable[[], object], repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        began = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
+@pytest.mark.parametrize("padded", [
+    lambda n: "attachment;" + " " * n,
+    lambda n: "attachment;" + " " * n + "x",
+    lambda n: "attachment; filename=" + " " * n,
+    lambda n: "attachment; filename" + " " * n + "x",
+    lambda n: "attachment" + "; a" * n,
+    lambda n: "attachment" + ';a="' * n,
+    lambda n: 'attachment; filename="' + "\\" * n,
+    lambda n: 'attachment; filename="' + "\\;" * n,
+], ids=["spaces", "spaces-then-junk", "spaces-after-equals", "spaces-before-junk", "many-names",
+        "open-quotes", "backslashes", "escaped-semicolons"])
+def test_disposition_parsing_time_is_linear(padded: Callable[[int], str]) -> None:
+    """``attachment;`` and 30,000 spaces cost seconds with a regex scanning
+    from every position; 8 times the input may cost about 8 times the time."""
+    small = best_seconds(lambda: disposition_filename(padded(2000)))
+    large = best_seconds(lambda: disposition_filename(padded(16000)))
+    assert large < 24 * small + 0.002, (small, large)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("attachment;" + " " * 30000 + "filename=x.txt", "x.txt"),
+    ("attachment;" + " " * 30000 + "; filename=x.txt", "x.txt"),
+    ("attachment; filename =  \"sp aced.txt\" ", "sp aced.txt"),
+    ("attachment; junk; filename=x.txt", "x.txt"),
+    ("attachment; a=\"; filename=evil\"; filename=good", "good"),  # a ';' inside a quoted value
+    ('attachment; filename="unterminated.txt', None),
+    ("attachment; filename=caf\xc3\xa0.txt", "caf\xe0.txt"),  # raw UTF-8 whose 2nd byte is latin-1 NBSP
+    ("attachment; filename=caf\xe9.txt", "caf\xe9.txt"),  # latin-1, not UTF-8: kept as it came
+])
+def test_disposition_filename_edge_cases(value: str, expected: str | None) -> None:
+    assert disposition_filename(value) == expected

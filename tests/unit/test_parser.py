@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import astuple
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pytest
 
@@ -142,9 +143,16 @@ def test_keep_alive_rules() -> None:
     assert request(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").path == "*"
 
 
-def test_repeated_identical_content_lengths_are_one() -> None:
-    [req, body, end] = parse([b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n\r\nab"])
-    assert isinstance(req, Request) and req.content_length == 2 and body == b"ab"
+@pytest.mark.parametrize("lengths", [
+    b"Content-Length: 2\r\nContent-Length: 2\r\n",
+    b"Content-Length: 2, 2\r\n",
+    b"Content-Length: 2\r\ncontent-length: 2, 2\r\n",
+])
+def test_repeated_content_lengths_are_400_even_when_identical(lengths: bytes) -> None:
+    """RFC 9112 6.3 lets a server accept a list of identical values; nginx
+    refuses any repeated Content-Length, and so do we: one proxy's "2"
+    must never be another's "2, 2" turned into something else."""
+    error_at_every_split(b"POST / HTTP/1.1\r\nHost: h\r\n" + lengths + b"\r\nab", 400)
 
 
 def test_repeated_headers_are_joined() -> None:
@@ -156,6 +164,14 @@ def test_repeated_headers_are_joined() -> None:
     (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
     (b"GET / HTTP/0.9\r\nHost: h\r\n\r\n", 505),
     (b"GET / HTTP/1.x\r\nHost: h\r\n\r\n", 505),
+    (b"GET / HTTP/1.10\r\nHost: h\r\n\r\n", 400),  # RFC 9112 2.3: one digit each
+    (b"GET / HTTP/1.01\r\nHost: h\r\n\r\n", 400),
+    (b"GET / HTTP/01.1\r\nHost: h\r\n\r\n", 400),
+    (b"GET / HTTP/10.0\r\nHost: h\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue-please\r\n\r\n", 417),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue, x\r\n\r\n", 417),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nExpect: foo\r\nContent-Length: 2\r\n\r\nab", 417),
+    (b"GET / HTTP/1.0\r\nExpect: foo\r\n\r\n", 417),
     (b"GET / FOO/1.1\r\nHost: h\r\n\r\n", 400),
     (b"GET /\r\nHost: h\r\n\r\n", 400),
     (b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
@@ -194,6 +210,29 @@ def test_malformed_heads_are_refused_with_the_right_status(raw: bytes, status: i
     b"5\r\nhelloXY0\r\n\r\n",            # no CRLF after the data
     b"11111111111111111\r\n",           # 17 hex digits
     b"5\r\nhello\r\n0\r\n folded\r\n\r\n",  # folded trailer
+    b"5\r\nhello\r\n0\r\nBad Name: v\r\n\r\n",
+    # RFC 9112 2.2 allows a bare LF in the head only: CRLF throughout chunked framing
+    b"5\nhello\r\n0\r\n\r\n",
+    b"5\r\nhello\n0\r\n\r\n",
+    b"5\r\nhello\r\n0\n\r\n",
+    b"5\r\nhello\r\n0\r\n\n",
+    b"5\r\nhello\r\n0\r\nX-T: v\n\r\n",
+    b"5\r\nhello\r\r\n0\r\n\r\n",
+    b"5\r\r\nhello\r\n0\r\n\r\n",
+    b"5\r\nhello\r\n0\r\nX-T: a\rb\r\n\r\n",
+    # chunk extensions: *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
+    b"5;a\x01=b\r\nhello\r\n0\r\n\r\n",
+    b"5;a=b\x7f\r\nhello\r\n0\r\n\r\n",
+    b"5;a=\x00\r\nhello\r\n0\r\n\r\n",
+    b"5;a=\"x\x01\"\r\nhello\r\n0\r\n\r\n",
+    b"5;\r\nhello\r\n0\r\n\r\n",
+    b"5;=b\r\nhello\r\n0\r\n\r\n",
+    b"5;a=\r\nhello\r\n0\r\n\r\n",
+    b"5;a=b c\r\nhello\r\n0\r\n\r\n",
+    b"5;a=\"open\r\nhello\r\n0\r\n\r\n",
+    b"5;a=\"x\"y\r\nhello\r\n0\r\n\r\n",
+    b"5;a=b;\r\nhello\r\n0\r\n\r\n",
+    b"5 5\r\nhello\r\n0\r\n\r\n",
 ])
 def test_bad_chunked_bodies_are_400(body: bytes) -> None:
     head = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -338,3 +377,112 @@ def test_content_length_body_pieces_are_handed_on_without_a_copy() -> None:
 ])
 def test_blank_line_is_the_earliest_of_crlf_and_bare_lf(data: bytes, expected: tuple[int, int]) -> None:
     assert _find_blank_line(bytearray(data)) == expected
+
+
+def best_parse_seconds(raw: bytes, repeat: int = 3) -> float:
+    """The shortest of ``repeat`` parses of the head ``raw`` (fed at once)."""
+    best = float("inf")
+    for _ in range(repeat):
+        parser = RequestParser()
+        parser.feed(raw)
+        began = time.perf_counter()
+        event = parser.next_event()
+        best = min(best, time.perf_counter() - began)
+        assert isinstance(event, Request)
+    return best
+
+
+@pytest.mark.parametrize("padded, value", [
+    (lambda pad: b"GET / HTTP/1.1\r\nHost: h\r\nX: a" + pad + b"b\r\n\r\n", "a{pad}b"),  # whitespace inside a value
+    (lambda pad: b"GET / HTTP/1.1\nHost: h\nX: a" + pad + b"b\n\n", "a{pad}b"),
+    (lambda pad: b"GET / HTTP/1.1\r\nHost: h\r\nX:" + pad + b"\r\n\r\n", ""),  # a value of whitespace only
+    (lambda pad: b"GET / HTTP/1.1\r\nHost: h\r\nX: a" + pad + b"\r\n\r\n", "a"),  # trailing whitespace
+], ids=["inside-crlf", "inside-lf", "only", "trailing"])
+def test_header_parsing_time_is_linear_in_runs_of_whitespace(padded: Callable[[bytes], bytes], value: str) -> None:
+    """A regex with a lazy group before optional whitespace and an anchor
+    took seconds for one 64 KiB header of spaces: quadratic. 8 times the
+    padding may cost about 8 times the time, not 64."""
+    small = best_parse_seconds(padded(b" \t" * 1000))
+    large = best_parse_seconds(padded(b" \t" * 8000))
+    assert large < 24 * small + 0.002, (small, large)
+    [request, _] = parse([padded(b" \t" * 30000)])
+    assert isinstance(request, Request) and request.headers["x"] == value.format(pad=" \t" * 30000)
+
+
+def request_of(raw: bytes) -> Request:
+    [request, *_] = same_at_every_split(raw)
+    assert isinstance(request, Request)
+    return request
+
+
+@pytest.mark.parametrize("host, expected", [
+    ("example.com:8000", "example.com:8000"),
+    ("Example.COM", "Example.COM"),
+    ("h:", "h"),  # an empty port is allowed (RFC 3986 3.2.3) and dropped (6.2.3)
+    ("[::1]:80", "[::1]:80"),
+    ("[::1]:", "[::1]"),
+    ("[::ffff:192.0.2.1]", "[::ffff:192.0.2.1]"),
+    ("[v1.fe80::a+en1]", "[v1.fe80::a+en1]"),  # IPvFuture
+    ("192.0.2.1:65535", "192.0.2.1:65535"),
+    ("a-b.c_d~!$&'()*+,;=%41", "a-b.c_d~!$&'()*+,;=%41"),  # every reg-name character
+])
+def test_valid_hosts_are_kept(host: str, expected: str) -> None:
+    assert request_of(b"GET / HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n").host == expected
+
+
+@pytest.mark.parametrize("host", [
+    b"", b":", b":80",  # no host: every target we serve is an http URI, whose host is never empty
+    b"[zz]", b"[1:2:3", b"[1:2:3]", b"[::1]x", b"[]", b"[::1%25en0]", b"[v1.]", b"::1",
+    b"a b", b"a/b", b"a\\b", b"a@b", b"user@h:80", b"a%zz", b"a%4", b'"h"', b"a<b>", b"h\xe9",
+    b"h:8o", b"h:80:80", b"h:+80", b"h:123456", b"h:65536", b"h: 80",
+])
+def test_malformed_hosts_are_400(host: bytes) -> None:
+    error_at_every_split(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n", 400)
+
+
+def test_an_http_1_0_request_without_host_has_none() -> None:
+    assert request_of(b"GET / HTTP/1.0\r\n\r\n").host is None
+
+
+@pytest.mark.parametrize("target, host, path, query", [
+    (b"http://a.example/upload/", "a.example", "/upload/", ""),
+    (b"HTTP://A.example:81/x?y=1", "A.example:81", "/x", "y=1"),
+    (b"http://a.example", "a.example", "/", ""),
+    (b"http://a.example?y=1", "a.example", "/", "y=1"),
+    (b"https://[::1]:8443/x", "[::1]:8443", "/x", ""),
+    (b"http://a.example:/x", "a.example", "/x", ""),
+])
+def test_the_absolute_form_authority_wins_over_host(target: bytes, host: str, path: str, query: str) -> None:
+    """RFC 9112 3.2.2: the Host header is ignored (though still checked)."""
+    request = request_of(b"POST " + target + b" HTTP/1.1\r\nHost: b.example\r\nContent-Length: 0\r\n\r\n")
+    assert (request.host, request.path, request.query) == (host, path, query)
+    assert request_of(b"GET " + target + b" HTTP/1.0\r\n\r\n").host == host
+
+
+@pytest.mark.parametrize("raw", [
+    b"GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n",  # an http URI with an empty host
+    b"GET http://:80/x HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET http://u@a.example/x HTTP/1.1\r\nHost: h\r\n\r\n",  # userinfo (RFC 9110 4.2.4)
+    b"GET http://[zz]/x HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET http://a.example:x/ HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET http://a.example/x HTTP/1.1\r\nHost: [zz]\r\n\r\n",  # Host is ignored, yet must be valid
+    b"GET http://a.example/x HTTP/1.1\r\n\r\n",  # and present in HTTP/1.1
+])
+def test_malformed_absolute_form_authorities_are_400(raw: bytes) -> None:
+    error_at_every_split(raw, 400)
+
+
+def test_chunk_extensions_in_the_grammar_are_accepted_and_ignored() -> None:
+    raw = (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"5 ; a = b ;c;d=\"q \\\" \\; \xff\"\t\r\nhello\r\n1;E=1\r\n!\r\n0;last\r\n\r\n")
+    assert same_at_every_split(raw)[1:] == [b"hello!", "end"]
+
+
+def test_a_bare_lf_head_may_precede_crlf_chunked_framing() -> None:
+    raw = b"POST / HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n5\r\nhello\r\n0\r\nT: v\r\n\r\n"
+    assert same_at_every_split(raw)[1:] == [b"hello", "end"]
+
+
+def test_expect_100_continue_is_case_insensitive() -> None:
+    assert request_of(b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 0\r\n\r\n"
+                      ).expect_continue
