@@ -15,6 +15,7 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any, Callable, Mapping, NoReturn, Sequence
 from urllib.parse import urlsplit
 
+VERSION = "1.1.0"
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -94,6 +95,19 @@ def parse_fsync(text: str) -> bool:
     return value == "always"
 
 
+def parse_origin(text: str) -> str:
+    """``*`` or a web origin, ``scheme://host[:port]`` (no path), as browsers
+    send it in ``Origin``."""
+    value = text.strip()
+    if value == "*":
+        return value
+    parts = urlsplit(value)
+    if (parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query
+            or parts.fragment or "@" in parts.netloc or any(c in value for c in " \t\r\n\"<>\\,")):
+        raise ConfigError(f"{text!r} is not an origin (use e.g. https://app.example.com, or *)")
+    return value.lower()
+
+
 def parse_host(text: str) -> str:
     if not text.strip():
         raise ConfigError("the host must not be empty")
@@ -121,19 +135,23 @@ class Config:
     min_free_space: int = 64 << 20
     log_level: str = "INFO"
     workers: int = 1
+    cors_origin: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Option:
     """One setting: how to read it, its ``--help`` text, and how its default is
     written (``show`` of the ``Config`` default, or ``default_text`` for
-    defaults that are a rule rather than a value)."""
+    defaults that are a rule rather than a value). A ``repeat`` setting may
+    be given several times (its variable: a comma-separated list) and is a
+    tuple of parsed values."""
 
     parse: Callable[[str], Any]
     metavar: str
     help: str
     show: Callable[[Any], str] = str
     default_text: str | None = None
+    repeat: bool = False
 
 
 OPTIONS: dict[str, Option] = {
@@ -167,6 +185,8 @@ OPTIONS: dict[str, Option] = {
     "log_level": Option(parse_log_level, "LEVEL", "debug, info, warning or error", str.lower),
     "workers": Option(parse_positive, "N", "processes serving the one listening socket, for multi-core machines; "
                       "total rates are split evenly between them"),
+    "cors_origin": Option(parse_origin, "ORIGIN", "web origin allowed to call the API from a browser (CORS); "
+                          "repeatable, or * for any", default_text="none (CORS off)", repeat=True),
 }
 
 
@@ -194,23 +214,31 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] | os._Environ[s
         epilog="Sizes and rates take plain bytes or K/M/G suffixes (powers of 1024). "
                "Each flag can also be set by an environment variable: --upload-rate is UDS_UPLOAD_RATE.",
     )
+    parser.add_argument("--version", action="version", version=f"upload-download-service {VERSION}")
     for name, option in OPTIONS.items():
         flag = "--" + name.replace("_", "-")
         parser.add_argument(flag, dest=name, metavar=option.metavar, default=None,
+                            action="append" if option.repeat else "store",
                             help=f"{option.help} (default {default_text(name)}) [UDS_{name.upper()}]")
     args = vars(parser.parse_args(list(argv)))
     values: dict[str, Any] = {}
     for field in fields(Config):
         option = OPTIONS[field.name]
-        raw = args.get(field.name)
+        raw: str | list[str] | None = args.get(field.name)
         source = "--" + field.name.replace("_", "-")
         env_name = "UDS_" + field.name.upper()
-        if raw is None and env_name in environ:
+        # An empty variable means "unset" (compose files and shells make them easily).
+        if raw is None and environ.get(env_name, "").strip():
             raw, source = environ[env_name], f"{env_name} ({source})"
+            if option.repeat:
+                raw = [item for item in raw.split(",") if item.strip()]
         if raw is None:
             continue
         try:
-            values[field.name] = option.parse(raw)
+            if isinstance(raw, list):
+                values[field.name] = tuple(option.parse(item) for item in raw)
+            else:
+                values[field.name] = option.parse(raw)
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
     return Config(**values)

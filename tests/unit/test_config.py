@@ -72,3 +72,24 @@ def test_ids_are_random_128_bit_and_validated_exactly() -> None:
     sample = next(iter(ids))
     for bad in [sample.upper(), sample[:-1], sample + "a", "../" + sample[3:], sample[:-1] + "/", ""]:
         assert not links.is_valid_id(bad)
+
+
+def test_an_empty_variable_counts_as_unset() -> None:
+    assert parse_config([], {"UDS_PORT": "", "UDS_PUBLIC_URL": " ", "UDS_CORS_ORIGIN": ""}) == Config()
+
+
+def test_cors_origins_repeat_as_flags_or_a_comma_separated_variable() -> None:
+    config = parse_config(["--cors-origin", "https://App.example", "--cors-origin", "http://localhost:3000"], {})
+    assert config.cors_origin == ("https://app.example", "http://localhost:3000")
+    assert parse_config([], {"UDS_CORS_ORIGIN": "https://a.example, *"}).cors_origin == ("https://a.example", "*")
+    for bad in ["ftp://a.example", "https://a.example/path", "a.example", "https://a.example,https://b"]:
+        with pytest.raises(ConfigError) as caught:
+            parse_config(["--cors-origin", bad], {})
+        assert "--cors-origin" in str(caught.value)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        parse_config(["--version"], {})
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.startswith("upload-download-service ")
