@@ -38,6 +38,12 @@ class RecordExists(Exception):
     """``add`` found a record with the same id."""
 
 
+class LedgerUnavailable(Exception):
+    """The ledger could not answer (locked for too long by another process,
+    a disk or network error). The step either happened entirely or not at all;
+    for a reservation, assume not: its lease frees the slot anyway."""
+
+
 @dataclass(frozen=True)
 class Record:
     """What the ledger knows about one stored file.
@@ -95,7 +101,8 @@ class Reservation:
 
 class Ledger(Protocol):
     """The metadata ledger. Every method is atomic with respect to every other
-    call, in any worker process of the machine sharing it."""
+    call, in any worker process of the machine sharing it, and may raise
+    ``LedgerUnavailable``."""
 
     async def add(self, record: Record) -> None:
         """Store a new record, or raise ``RecordExists`` (nothing changed)."""

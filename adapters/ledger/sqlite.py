@@ -24,9 +24,9 @@ import secrets
 import sqlite3
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
-from ports.ledger import Record, RecordExists, Reservation
+from ports.ledger import LedgerUnavailable, Record, RecordExists, Reservation
 
 T = TypeVar("T")
 
@@ -112,19 +112,22 @@ class SqliteLedger:
             if mode != "wal":
                 raise sqlite3.OperationalError(f"{self.path}: cannot use WAL mode (got {mode!r})")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            with self._write(conn):
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise LedgerVersionError(
-                        f"{self.path} has ledger schema {version}; this version knows {SCHEMA_VERSION}")
-                if version == 0:
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if self._schema_version(conn) == 0:  # a read: opening never waits for a writer once set up
+                with self._write(conn):
+                    if self._schema_version(conn) == 0:  # still, now that we hold the write lock
+                        for statement in _SCHEMA:
+                            conn.execute(statement)
+                        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _schema_version(self, conn: sqlite3.Connection) -> int:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise LedgerVersionError(f"{self.path} has ledger schema {version}; this version knows {SCHEMA_VERSION}")
+        return version
 
     def _close_connection(self) -> None:
         if self._conn is not None:
@@ -166,7 +169,16 @@ class SqliteLedger:
         return self._executor().submit(fn, *args)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.wrap_future(self._submit(fn, *args))
+        return await self._outcome(asyncio.wrap_future(self._submit(fn, *args)))
+
+    @staticmethod
+    async def _outcome(result: Awaitable[T]) -> T:
+        """``result``, with SQLite's errors (a lock held beyond ``busy_timeout``,
+        a disk error) as the port's ``LedgerUnavailable``."""
+        try:
+            return await result
+        except sqlite3.Error as exc:
+            raise LedgerUnavailable(f"ledger: {exc}") from exc
 
     # -- the port -------------------------------------------------------
 
@@ -195,7 +207,7 @@ class SqliteLedger:
             raise ValueError("lease_seconds must be positive")
         future = self._submit(self._reserve, file_id, now, lease_seconds)
         try:
-            return await asyncio.shield(asyncio.wrap_future(future))
+            return await self._outcome(asyncio.shield(asyncio.wrap_future(future)))
         except asyncio.CancelledError:
             # The transaction may still commit in the ledger thread: hand its
             # slot back rather than hold it until the lease ends.

@@ -19,7 +19,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 import pytest
 
 from adapters.ledger.sqlite import SCHEMA_VERSION, LedgerVersionError, SqliteLedger
-from ports.ledger import Record
+from ports.ledger import LedgerUnavailable, Record
 
 T = TypeVar("T")
 FORK = multiprocessing.get_context("fork")
@@ -298,6 +298,7 @@ def test_queries_use_their_indexes(tmp_path: Path) -> None:
 def test_a_locked_database_does_not_block_the_event_loop(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     ledger = SqliteLedger(path, busy_timeout=60.0)
+    hasty = SqliteLedger(path, busy_timeout=0.1)
     ledger.prepare()
     run(lambda: ledger.add(record("busy", max_downloads=1)))
     other = sqlite3.connect(path, isolation_level=None)  # another worker, in the middle of a long write
@@ -310,12 +311,15 @@ def test_a_locked_database_does_not_block_the_event_loop(tmp_path: Path) -> None
             await asyncio.sleep(0.01)
             ticks += 1
         assert not waiting.done() and ticks == 20
+        with pytest.raises(LedgerUnavailable, match="locked"):
+            await hasty.reserve_download("busy", 1000.0, 60.0)
+        assert await hasty.get("busy") is not None  # readers never wait (WAL)
         other.execute("COMMIT")
         assert await waiting is not None
 
     run(scenario)
-    other.close()
-    ledger.close()
+    for each in (other, ledger, hasty):
+        each.close()
 
 
 def test_a_cancelled_reservation_gives_its_slot_back(tmp_path: Path) -> None:
