@@ -76,15 +76,19 @@ def _expire_at(expires: float | None, now: float) -> float:
 class SqliteLedger:
     """The ledger port on SQLite. ``path`` is the database file (normally
     inside the storage directory); ``busy_timeout`` is how long, in seconds,
-    a call waits for another process's write transaction; ``durable`` makes
-    every commit reach the disk before it returns (``synchronous=FULL``),
-    otherwise a power loss may forget the last commits (a process crash never
-    does, in either mode)."""
+    a call waits for another process's write transaction. ``durable`` makes
+    the steps a user could see undone reach the disk before they return
+    (``synchronous=FULL``: ``add``, ``complete_download``, ``delete_if_token``);
+    reservations, renewals, releases and removals never wait for the disk,
+    since a power loss ends every download anyway and a removed record that
+    comes back only answers 404 until the janitor takes it again. Without
+    ``durable`` a power loss may forget the last commits of any kind. A
+    process crash forgets nothing committed, in either mode (WAL)."""
 
     def __init__(self, path: Path | str, *, busy_timeout: float = 10.0, durable: bool = True) -> None:
         self.path = str(path)
         self._busy_timeout = busy_timeout
-        self._synchronous = "FULL" if durable else "NORMAL"
+        self._durable = durable
         self._pid = -1
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
@@ -111,9 +115,8 @@ class SqliteLedger:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode != "wal":
                 raise sqlite3.OperationalError(f"{self.path}: cannot use WAL mode (got {mode!r})")
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
             if self._schema_version(conn) == 0:  # a read: opening never waits for a writer once set up
-                with self._write(conn):
+                with self._write(conn, durable=True):
                     if self._schema_version(conn) == 0:  # still, now that we hold the write lock
                         for statement in _SCHEMA:
                             conn.execute(statement)
@@ -134,11 +137,15 @@ class SqliteLedger:
             self._conn.close()
             self._conn = None
 
-    @staticmethod
+    def _sync(self, conn: sqlite3.Connection, durable: bool) -> sqlite3.Connection:
+        """``conn``, set to make its next commit ``durable`` (if the ledger is)."""
+        conn.execute("PRAGMA synchronous=FULL" if durable and self._durable else "PRAGMA synchronous=NORMAL")
+        return conn
+
     @contextmanager
-    def _write(conn: sqlite3.Connection) -> Iterator[None]:
+    def _write(self, conn: sqlite3.Connection, durable: bool) -> Iterator[None]:
         """One write transaction, holding the write lock from its first statement."""
-        conn.execute("BEGIN IMMEDIATE")
+        self._sync(conn, durable).execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
@@ -187,7 +194,7 @@ class SqliteLedger:
 
     def _add(self, record: Record) -> None:
         try:
-            self._db().execute(f"INSERT INTO records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
+            self._sync(self._db(), True).execute(f"INSERT INTO records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
                 record.id, record.size, record.created, record.expires, record.max_downloads,
                 record.downloads, record.delete_token_hash, record.client))
         except sqlite3.IntegrityError as exc:
@@ -227,7 +234,7 @@ class SqliteLedger:
         if record.max_downloads is None:
             return Reservation(file_id, None, lease_seconds)
         conn = self._db()
-        with self._write(conn):
+        with self._write(conn, durable=False):
             record = self._get(file_id)  # again, under the write lock
             if record is None or not record.available(now) or record.max_downloads is None:
                 return None
@@ -248,8 +255,8 @@ class SqliteLedger:
         return await self._run(self._renew, reservation.ticket, now, now + reservation.lease_seconds)
 
     def _renew(self, ticket: str, now: float, until: float) -> bool:
-        cursor = self._db().execute("UPDATE reservations SET lease_until = ? WHERE ticket = ? AND lease_until > ?",
-                                    (until, ticket, now))
+        cursor = self._sync(self._db(), False).execute(
+            "UPDATE reservations SET lease_until = ? WHERE ticket = ? AND lease_until > ?", (until, ticket, now))
         return cursor.rowcount == 1
 
     async def complete_download(self, reservation: Reservation, now: float) -> int | None:
@@ -259,7 +266,7 @@ class SqliteLedger:
 
     def _complete(self, file_id: str, ticket: str, now: float) -> int | None:
         conn = self._db()
-        with self._write(conn):
+        with self._write(conn, durable=True):
             conn.execute("DELETE FROM reservations WHERE ticket = ?", (ticket,))
             record = self._get(file_id)
             if record is None:
@@ -277,14 +284,14 @@ class SqliteLedger:
             await self._run(self._release, reservation.ticket)
 
     def _release(self, ticket: str) -> None:
-        self._db().execute("DELETE FROM reservations WHERE ticket = ?", (ticket,))
+        self._sync(self._db(), False).execute("DELETE FROM reservations WHERE ticket = ?", (ticket,))
 
     async def delete_if_token(self, file_id: str, token_hash: str, now: float) -> bool:
         return await self._run(self._delete_if_token, file_id, token_hash, now)
 
     def _delete_if_token(self, file_id: str, token_hash: str, now: float) -> bool:
         conn = self._db()
-        with self._write(conn):
+        with self._write(conn, durable=True):
             record = self._get(file_id)
             if record is None or not hmac.compare_digest(record.delete_token_hash.encode(), token_hash.encode()):
                 return False
@@ -295,7 +302,7 @@ class SqliteLedger:
         return await self._run(self._remove, file_id)
 
     def _remove(self, file_id: str) -> bool:
-        return self._db().execute("DELETE FROM records WHERE id = ?", (file_id,)).rowcount == 1
+        return self._sync(self._db(), False).execute("DELETE FROM records WHERE id = ?", (file_id,)).rowcount == 1
 
     async def expired(self, now: float, limit: int) -> list[str]:
         return await self._run(self._expired, now, limit)
