@@ -15,7 +15,9 @@ workers, even when a worker is killed):
 
 1. ``reserve_download`` before sending a response that will deliver the last
    byte (HEAD, check and ranges that stop short of the end do not reserve).
-   ``None`` means the file is gone, expired or exhausted: answer 404.
+   ``None`` means the file is gone, expired or exhausted (answer 404), or
+   that every download left is in progress right now (``get`` still shows
+   the record available then: answer 503 with ``Retry-After``, say).
 2. ``renew`` while sending, well within ``lease_seconds`` of the last renewal,
    and once more just before the final chunk. ``False`` means the lease ran
    out and the slot may be someone else's: abort without the last byte.
@@ -113,7 +115,8 @@ class Ledger(Protocol):
 
     async def reserve_download(self, file_id: str, now: float, lease_seconds: float) -> Reservation | None:
         """Admit one download that will deliver the last byte, or ``None`` when
-        the record is missing, expired at ``now``, revoked or exhausted.
+        the record is missing, expired at ``now``, revoked or exhausted, or
+        when live reservations hold every download left.
 
         With a limit, admission is one atomic step: granted only while
         completed downloads plus live reservations (lease end after ``now``)
