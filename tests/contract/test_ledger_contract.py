@@ -161,6 +161,22 @@ def test_a_lapsed_lease_frees_the_slot_and_cannot_be_renewed(ledger: Ledger) -> 
     run(scenario)
 
 
+def test_lapsed_leases_free_their_slots_however_many_there_are(ledger: Ledger) -> None:
+    async def scenario() -> None:
+        await ledger.add(record("busy", max_downloads=100))
+        await ledger.add(record("x", max_downloads=2))
+        for i in range(40):  # lapsing before x's, so they come first in any clean-up
+            assert await ledger.reserve_download("busy", 1000.0 + i / 100, 10.0) is not None
+        assert await ledger.reserve_download("x", 1001.0, 10.0) is not None
+        assert await ledger.reserve_download("x", 1001.0, 10.0) is not None
+        assert await ledger.reserve_download("x", 1010.9, 10.0) is None
+        assert await ledger.reserve_download("x", 1011.0, 10.0) is not None
+        assert await ledger.reserve_download("x", 1011.0, 10.0) is not None
+        assert await ledger.reserve_download("x", 1011.0, 10.0) is None
+
+    run(scenario)
+
+
 def test_a_late_complete_still_counts_but_never_beyond_the_limit(ledger: Ledger) -> None:
     async def scenario() -> None:
         await ledger.add(record("late", max_downloads=2))
