@@ -4,6 +4,7 @@ under test, so a shared, noisy machine does not make them flaky."""
 
 from __future__ import annotations
 
+import json
 import os
 import selectors
 import socket
@@ -212,6 +213,35 @@ def test_connections_above_the_cap_get_503_with_retry_after(make_service: Servic
     finally:
         for wire in held:
             wire.close()
+
+
+def test_a_refused_connection_still_sending_a_body_reads_the_503_and_is_not_reset(
+        make_service: ServiceFactory) -> None:
+    """Above the cap, a client that sends a 1 MiB upload before it reads
+    must still get the whole 503, then a clean close. Closing at once with
+    its bytes arriving makes the kernel answer them with a reset, which
+    (on a real network, where the 503 may still be in flight) destroys the
+    answer; so the refusal lingers like every other one: the server shuts
+    down its side after the 503 and discards what comes until the client
+    closes."""
+    service = make_service("--max-connections", "1")
+    body = os.urandom(1 << 20)
+    with Wire(service.host, service.port) as held:
+        held.send(HEALTHZ)
+        assert held.reply().status == 200
+        with socket.create_connection((service.host, service.port), timeout=10) as sock:
+            try:
+                sock.sendall(b"POST /upload/ HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+                             + body)
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                raise AssertionError(f"the refused connection was reset: {exc!r}") from None
+    assert answer.startswith(b"HTTP/1.1 503 "), answer[:100]
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+    assert len(rest) == length and json.loads(rest)["status"] == 503
 
 
 @pytest.mark.parametrize("flags", [(), ("--download-rate", "64M")], ids=["sendfile", "throttled writes"])
