@@ -3,9 +3,11 @@
 It moves bytes between the socket and the sans-I/O parser, applies
 backpressure both ways (reading pauses while the parser holds
 ``read_high_water`` bytes; writers wait while the transport's buffer is above
-its high-water mark), enforces the header, keep-alive and stall timeouts, and
-runs one ``Exchange`` at a time through the application handler, in request
-order, so pipelined requests are answered in order.
+its high-water mark, and so does the next pipelined request: reading stops
+until the answers already written drain), enforces the header, keep-alive
+and stall timeouts, and runs one ``Exchange`` at a time through the
+application handler, in request order, so pipelined requests are answered in
+order.
 
 Timeouts: the first request head must be complete ``header_timeout`` seconds
 after the connection opened; a later one ``header_timeout`` after its first
@@ -17,7 +19,11 @@ we refused), closing at once would make the kernel answer its next bytes with
 a reset, which can destroy our error response before the client reads it. So
 such connections linger: our side is shut down for writing and whatever
 arrives is discarded until the peer closes, goes quiet for ``LINGER_IDLE``
-seconds, or ``LINGER_MAX`` seconds pass.
+seconds, or ``LINGER_MAX`` seconds pass. A close must also never wait for a
+peer that stopped reading: the transport's ``close`` waits until its buffer
+is written, so a connection closed with bytes still queued is aborted once
+they make no progress for ``body_timeout`` (``FlushWatch``), and a lingering
+one when the linger ends.
 """
 
 from __future__ import annotations
@@ -234,6 +240,7 @@ class HttpConnection(asyncio.Protocol):
         self._timer_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._linger: Linger | None = None
+        self._flush_watch: FlushWatch | None = None
         self.exchange: Exchange | None = None
         self.context: object | None = None  # per-connection state of the application
 
@@ -276,6 +283,8 @@ class HttpConnection(asyncio.Protocol):
             self._timer = None
         if self._linger is not None:
             self._linger.cancel()
+        if self._flush_watch is not None:
+            self._flush_watch.cancel()
         self.parser.feed_eof()
         self._wake_reader()
         waiter = self._drain_waiter
@@ -416,7 +425,7 @@ class HttpConnection(asyncio.Protocol):
             raise ConnectionResetError("connection lost")
 
     async def send(self, data: bytes) -> None:
-        """Write and wait while the peer is not keeping up (stall timeout)."""
+        """Write and wait while the peer is not keeping up (see ``_drain``)."""
         self._check_open()
         assert self.transport is not None
         self.transport.write(data)
@@ -424,14 +433,43 @@ class HttpConnection(asyncio.Protocol):
             await self._drain()
 
     async def _drain(self) -> None:
-        waiter = self._loop.create_future()
-        self._drain_waiter = waiter
-        self._set_deadline(self.config.body_timeout, StallTimeout)
-        try:
-            await waiter
-        finally:
-            self._deadline = 0.0
-            self._drain_waiter = None
+        """Wait until the transport's buffer is back under its low-water
+        mark. The stall timeout measures a lack of progress, not the wait:
+        every ``body_timeout`` the buffer is looked at again, and only if
+        not a byte left it since the last look does this raise
+        ``StallTimeout`` (so between one and two ``body_timeout`` after the
+        last progress). Raises ``ConnectionResetError`` if the connection is
+        lost."""
+        transport = self.transport
+        assert transport is not None
+        left = transport.get_write_buffer_size()
+        while self._writing_paused:
+            self._check_open()
+            waiter = self._loop.create_future()
+            self._drain_waiter = waiter
+            self._set_deadline(self.config.body_timeout, StallTimeout)
+            try:
+                await waiter
+            except StallTimeout:
+                if transport.get_write_buffer_size() >= left:
+                    raise
+                left = transport.get_write_buffer_size()
+            finally:
+                self._deadline = 0.0
+                self._drain_waiter = None
+
+    async def _drain_before_next_request(self) -> None:
+        """Answers are written without waiting (``Exchange.respond``), so a
+        client that pipelines requests and never reads would make the
+        transport buffer answers without end. Before the next request, while
+        the buffer is above its high-water mark, stop reading and wait for
+        it to drain (``_drain``); reading resumes when the next request
+        needs bytes."""
+        assert self.transport is not None
+        if not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        await self._drain()
 
     async def send_file(self, reader: BlobReader, offset: int, count: int) -> None:
         """Zero-copy where possible: ``loop.sendfile`` in slices sized from
@@ -477,8 +515,13 @@ class HttpConnection(asyncio.Protocol):
             offset += len(data)
 
     def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+        """Close after the bytes still queued are written; abort if they
+        stop moving (``FlushWatch``)."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+            if transport.get_write_buffer_size() and not self.lost:
+                self._flush_watch = FlushWatch(self._loop, transport, self.config.body_timeout)
 
     def linger(self) -> None:
         """Shut down writing after the response and discard what the peer
@@ -548,6 +591,8 @@ class HttpConnection(asyncio.Protocol):
                     peer_may_send = True
                 if not exchange.response_done or not exchange.body_done:
                     self.keep_alive = False
+                if self.keep_alive and self._writing_paused:
+                    await self._drain_before_next_request()
             if peer_may_send or self.parser.buffered:
                 self.linger()
         except (ConnectionError, StallTimeout):
@@ -607,10 +652,12 @@ class HttpConnection(asyncio.Protocol):
 
 class Linger:
     """Discards what a closing connection's peer still sends, after shutting
-    down our writing side (the FIN follows the buffered response); closes the
+    down our writing side (the FIN follows the buffered response); aborts the
     transport when the peer has been quiet for ``LINGER_IDLE`` seconds or
     after ``LINGER_MAX`` seconds. The peer's own close ends it sooner (via
-    ``eof_received`` and ``connection_lost``)."""
+    ``eof_received`` and ``connection_lost``; the owner cancels it there), and
+    until then this timer also bounds a close that waits for a response
+    the peer does not read."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport) -> None:
         self._loop = loop
@@ -634,6 +681,34 @@ class Linger:
         # Abort, not close: a peer that stopped reading would keep a close
         # waiting for the write buffer forever.
         self._transport.abort()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+class FlushWatch:
+    """Bounds a close with bytes still queued: ``transport.close()`` waits
+    until they are written, which a peer that stopped reading postpones for
+    ever. Every ``timeout`` seconds the buffer is looked at again; if not a
+    byte left it since the last look, the transport is aborted. The owner
+    cancels it from ``connection_lost``."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport, timeout: float) -> None:
+        self._loop = loop
+        self._transport = transport
+        self._timeout = timeout
+        self._left = transport.get_write_buffer_size()
+        self._timer = loop.call_later(timeout, self._check)
+
+    def _check(self) -> None:
+        left = self._transport.get_write_buffer_size()
+        if not left:
+            return  # written: the transport closes by itself
+        if left >= self._left:
+            self._transport.abort()
+            return
+        self._left = left
+        self._timer = self._loop.call_later(self._timeout, self._check)
 
     def cancel(self) -> None:
         self._timer.cancel()
