@@ -54,7 +54,7 @@ from adapters.http.parser import (
     Request,
     RequestParser,
 )
-from adapters.http.response import CONTINUE, build_head, json_bytes
+from adapters.http.response import CONTINUE, JSON_HEADERS, build_head, json_bytes
 from ports.storage import BlobReader
 
 if TYPE_CHECKING:
@@ -204,10 +204,10 @@ class Exchange:
 
     def respond_json(self, status: int, payload: dict[str, object],
                      headers: Iterable[tuple[str, str]] = ()) -> None:
-        self.respond(status, [("Content-Type", "application/json"), *headers], json_bytes(payload))
+        self.respond(status, [*JSON_HEADERS, *headers], json_bytes(payload))
 
     def respond_error(self, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> None:
-        self.respond(status, [("Content-Type", "application/json"), *headers], error_body(status, message))
+        self.respond(status, [*JSON_HEADERS, *headers], error_body(status, message))
 
     def start(self, status: int, headers: Iterable[tuple[str, str]], length: int) -> None:
         """Send the head of a response whose ``length``-byte body follows
@@ -735,7 +735,7 @@ class HttpConnection(asyncio.Protocol):
         """Answer a request we could not parse, then close."""
         self.keep_alive = False
         self.write(build_head(status, [
-            ("Content-Type", "application/json"),
+            *JSON_HEADERS,
             ("Content-Length", str(len(error_body(status, message)))),
             ("Connection", "close"),
         ]) + error_body(status, message))

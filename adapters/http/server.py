@@ -8,7 +8,7 @@ import socket
 
 from adapters.http.access_log import AccessLog
 from adapters.http.connection import Handler, HttpConnection, Linger, TransportConfig, error_body
-from adapters.http.response import build_head
+from adapters.http.response import JSON_HEADERS, build_head
 
 log = logging.getLogger("uds.http")
 
@@ -29,7 +29,7 @@ class _Refuse(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         body = error_body(503, "too many connections, retry later")
         transport.write(build_head(503, [
-            ("Content-Type", "application/json"),
+            *JSON_HEADERS,
             ("Content-Length", str(len(body))),
             ("Retry-After", str(RETRY_AFTER_SECONDS)),
             ("Connection", "close"),
