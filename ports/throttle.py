@@ -36,7 +36,10 @@ class Throttle(Protocol):
 
     async def acquire(self, nbytes: int) -> None:
         """Wait until ``nbytes`` may be moved. Any size is accepted; large
-        requests are split internally, never refused."""
+        requests are split internally, never refused. A wait that is
+        cancelled gives back what it had reserved and not yet paid for, so
+        later transfers never wait for bytes that did not move; bytes whose
+        wait is over count as moved, whatever the caller then does."""
 
 
 class ThrottlePolicy(Protocol):

@@ -3,27 +3,42 @@
 It moves bytes between the socket and the sans-I/O parser, applies
 backpressure both ways (reading pauses while the parser holds
 ``read_high_water`` bytes; writers wait while the transport's buffer is above
-its high-water mark), enforces the header, keep-alive and stall timeouts, and
-runs one ``Exchange`` at a time through the application handler, in request
-order, so pipelined requests are answered in order.
+its high-water mark, and so does the next pipelined request: reading stops
+until the answers already written drain), enforces the header, keep-alive
+and stall timeouts, and runs one ``Exchange`` at a time through the
+application handler, in request order, so pipelined requests are answered in
+order.
 
 Timeouts: the first request head must be complete ``header_timeout`` seconds
 after the connection opened; a later one ``header_timeout`` after its first
 byte; a connection idle between requests is closed silently after
-``keepalive_timeout``. A head that is late gets 408.
+``keepalive_timeout``. A head that is late gets 408. The stall timeout
+(``body_timeout``) measures a lack of progress, never the length of a
+transfer: a body that stops arriving gets 408, and a response the peer stops
+taking (``unsent`` stays put: no byte left our buffer or the kernel's send
+queue) is aborted, however long a steady slow reader takes.
 
 Closing: when the peer may still be sending (a body we did not read, a head
 we refused), closing at once would make the kernel answer its next bytes with
 a reset, which can destroy our error response before the client reads it. So
 such connections linger: our side is shut down for writing and whatever
 arrives is discarded until the peer closes, goes quiet for ``LINGER_IDLE``
-seconds, or ``LINGER_MAX`` seconds pass.
+seconds, or ``LINGER_MAX`` seconds pass. A close must also never wait for a
+peer that stopped reading: the transport's ``close`` waits until its buffer
+is written, so a connection closed with bytes still queued is aborted once
+they make no progress for ``body_timeout`` (``FlushWatch``), and a lingering
+one when the linger ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
+import struct
+import sys
+import termios
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Awaitable, Callable, Iterable
@@ -40,7 +55,7 @@ from adapters.http.parser import (
     RequestParser,
 )
 from adapters.http.errors import error_body
-from adapters.http.response import CONTINUE, build_head, json_bytes
+from adapters.http.response import CONTINUE, JSON_HEADERS, build_head, json_bytes
 from ports.storage import BlobReader
 
 if TYPE_CHECKING:
@@ -68,10 +83,32 @@ class TransportConfig:
     read_high_water: int = 256 * 1024
 
 
-SENDFILE_FIRST_SLICE = 1 << 20
-SENDFILE_MIN_SLICE = 64 * 1024
-SENDFILE_MAX_SLICE = 64 << 20
-SENDFILE_SLICE_SECONDS = 0.5
+# Linux's SIOCOUTQ: bytes in a socket's send queue, not yet acknowledged by the peer.
+SIOCOUTQ: int | None = termios.TIOCOUTQ if sys.platform.startswith("linux") else None
+
+
+def kernel_queued(fd: int) -> int:
+    """Bytes the kernel still holds for the peer on socket ``fd`` (sent but
+    not acknowledged, or not yet sent); 0 where the platform does not say."""
+    if SIOCOUTQ is None or fd < 0:
+        return 0
+    try:
+        queued: int = struct.unpack("i", fcntl.ioctl(fd, SIOCOUTQ, bytes(4)))[0]
+    except OSError:
+        return 0
+    return queued
+
+
+def unsent(transport: asyncio.Transport) -> int:
+    """Bytes written to ``transport`` that the peer has not yet taken: its
+    buffer plus the kernel's send queue. The stall timeout's measure of
+    progress is this number falling: the kernel's socket buffer may hold
+    megabytes (Linux grows it to 4 MiB), so a peer reading slowly but
+    steadily can take minutes before the kernel takes more from us, while
+    this falls all along. A peer that stopped reading acknowledges nothing:
+    it stays put."""
+    sock = transport.get_extra_info("socket")
+    return transport.get_write_buffer_size() + (kernel_queued(sock.fileno()) if sock is not None else 0)
 
 
 class StallTimeout(TimeoutError):
@@ -164,10 +201,10 @@ class Exchange:
 
     def respond_json(self, status: int, payload: dict[str, object],
                      headers: Iterable[tuple[str, str]] = ()) -> None:
-        self.respond(status, [("Content-Type", "application/json"), *headers], json_bytes(payload))
+        self.respond(status, [*JSON_HEADERS, *headers], json_bytes(payload))
 
     def respond_error(self, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> None:
-        self.respond(status, [("Content-Type", "application/json"), *headers], error_body(status, message))
+        self.respond(status, [*JSON_HEADERS, *headers], error_body(status, message))
 
     def start(self, status: int, headers: Iterable[tuple[str, str]], length: int) -> None:
         """Send the head of a response whose ``length``-byte body follows
@@ -180,23 +217,23 @@ class Exchange:
         if self.head_only:
             return
         self._check_length(len(data))
-        await self.connection.send(data)
-        self._account(len(data))
+        await self.connection.send(data, self._account)
 
     async def send_blob(self, reader: BlobReader, offset: int, count: int) -> None:
         if self.head_only or count == 0:
             return
         self._check_length(count)
-        await self.connection.send_file(reader, offset, count)
-        self._account(count)
+        await self.connection.send_file(reader, offset, count, self._account)
 
     def _check_length(self, n: int) -> None:
         if self.sent + n > self._expected:
             raise RuntimeError("response body longer than its Content-Length")
 
     def _account(self, n: int) -> None:
-        """Count bytes once handed to the kernel, so the access log never
-        claims what a vanished client did not get."""
+        """Count body bytes as the connection hands them over (see ``send``
+        and ``send_file``), also when a transfer is cut midway, so the access
+        log shows how far it went and never claims what a vanished client
+        did not get."""
         self.sent += n
         if self.sent == self._expected:
             self.response_done = True
@@ -231,6 +268,7 @@ class HttpConnection(asyncio.Protocol):
         self._timer_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._linger: Linger | None = None
+        self._flush_watch: FlushWatch | None = None
         self.exchange: Exchange | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------
@@ -272,6 +310,8 @@ class HttpConnection(asyncio.Protocol):
             self._timer = None
         if self._linger is not None:
             self._linger.cancel()
+        if self._flush_watch is not None:
+            self._flush_watch.cancel()
         self.parser.feed_eof()
         self._wake_reader()
         waiter = self._drain_waiter
@@ -411,70 +451,172 @@ class HttpConnection(asyncio.Protocol):
         if self.lost or self.transport is None or self.transport.is_closing():
             raise ConnectionResetError("connection lost")
 
-    async def send(self, data: bytes) -> None:
-        """Write and wait while the peer is not keeping up (stall timeout)."""
+    async def send(self, data: bytes, sent: Callable[[int], None]) -> None:
+        """Write and wait while the peer is not keeping up (see ``_drain``).
+        Reports the bytes handed over through ``sent``: all of ``data`` once
+        written (what is left in the transport's buffer goes out on its
+        own), or if the wait fails, those that reached the kernel."""
         self._check_open()
-        assert self.transport is not None
-        self.transport.write(data)
+        transport = self.transport
+        assert transport is not None
+        transport.write(data)
         if self._writing_paused:
-            await self._drain()
+            try:
+                await self._drain()
+            except BaseException:
+                # The buffer is first in, first out: what is still queued is
+                # the tail of ``data``. A lost transport dropped its buffer,
+                # so nothing is known to have gone.
+                if not (self.lost or transport.is_closing()):
+                    sent(max(0, len(data) - transport.get_write_buffer_size()))
+                raise
+        sent(len(data))
 
     async def _drain(self) -> None:
-        waiter = self._loop.create_future()
-        self._drain_waiter = waiter
-        self._set_deadline(self.config.body_timeout, StallTimeout)
-        try:
-            await waiter
-        finally:
-            self._deadline = 0.0
-            self._drain_waiter = None
+        """Wait until the transport's buffer is back under its low-water
+        mark. The stall timeout measures a lack of progress, not the wait:
+        every ``body_timeout`` the bytes the peer has not taken (``unsent``)
+        are looked at again, and only if not one was taken since the last
+        look does this raise ``StallTimeout`` (so between one and two
+        ``body_timeout`` after the last progress). Raises
+        ``ConnectionResetError`` if the connection is lost."""
+        transport = self.transport
+        assert transport is not None
+        left = unsent(transport)
+        while self._writing_paused:
+            self._check_open()
+            waiter = self._loop.create_future()
+            self._drain_waiter = waiter
+            self._set_deadline(self.config.body_timeout, StallTimeout)
+            try:
+                await waiter
+            except StallTimeout:
+                if unsent(transport) >= left:
+                    raise
+                left = unsent(transport)
+            finally:
+                self._deadline = 0.0
+                self._drain_waiter = None
 
-    async def send_file(self, reader: BlobReader, offset: int, count: int) -> None:
-        """Zero-copy where possible: ``loop.sendfile`` in slices sized from
-        the rate the peer just achieved (about ``SENDFILE_SLICE_SECONDS``
-        each), each bounded by the stall timeout. asyncio cannot report the
-        progress of a cancelled slice, so a slice must be short enough that
-        only a real stall (throughput falling more than
-        body_timeout / SENDFILE_SLICE_SECONDS times within one slice) times
-        out, while a fast peer still costs few calls."""
+    async def _drain_before_next_request(self) -> None:
+        """Answers are written without waiting (``Exchange.respond``), so a
+        client that pipelines requests and never reads would make the
+        transport buffer answers without end. Before the next request, while
+        the buffer is above its high-water mark, stop reading and wait for
+        it to drain (``_drain``); reading resumes when the next request
+        needs bytes."""
         assert self.transport is not None
+        if not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        await self._drain()
+
+    async def send_file(self, reader: BlobReader, offset: int, count: int, sent: Callable[[int], None]) -> None:
+        """Send ``count`` bytes of the blob from ``offset``: zero-copy with
+        ``os.sendfile`` when the reader has a descriptor, else by reading.
+        ``sent(n)`` is called for every ``n`` bytes handed to the kernel, so
+        a transfer cut midway is counted as far as it went.
+
+        The stall timeout measures a lack of progress, however long the
+        whole transfer takes: ``StallTimeout`` once ``body_timeout`` passes
+        without a successful write and without the kernel's send queue
+        falling (``unsent``: its buffer may hold seconds of a slow reader's
+        data), looked at every ``body_timeout``. ``loop.sendfile`` cannot
+        do this (a cancelled call does not tell how far it got, so only a
+        timeout around a whole call was possible, which cut off steady slow
+        readers), so this loop drives ``os.sendfile`` on the non-blocking
+        socket itself: after the transport's buffer (the response head) has
+        gone, one call per writable event, each sending what the socket
+        buffer takes. The event loop refuses to watch a descriptor a
+        transport owns, so it watches a duplicate of the socket's."""
         fd = reader.fileno()
-        if fd is None:
-            await self._send_by_reading(reader, offset, count)
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if fd is None or sock is None:
+            await self._send_by_reading(reader, offset, count, sent)
             return
-        slice_size = SENDFILE_FIRST_SLICE
-        with open(fd, "rb", buffering=0, closefd=False) as file:
+        await self._flush()
+        self._check_open()
+        loop = self._loop
+        out = os.dup(sock.fileno())
+        try:
+            last_progress = loop.time()
+            queued = kernel_queued(out)
             while count > 0:
-                self._check_open()
-                n = min(count, slice_size)
-                began = self._loop.time()
                 try:
-                    async with asyncio.timeout(self.config.body_timeout):
-                        sent = await self._loop.sendfile(self.transport, file, offset, n)
-                except TimeoutError:
-                    raise StallTimeout() from None
-                if sent < n:
+                    n = os.sendfile(out, fd, offset, count)
+                except BlockingIOError:
+                    n = -1
+                if n == 0:
                     # The file shrank under us: the promised length cannot be
                     # sent, so the caller must abort rather than leave the
                     # client waiting for bytes that will never come.
-                    raise OSError(f"blob ended at byte {offset + sent}, {count - sent} bytes short of its size")
-                offset += n
-                count -= n
-                rate = n / max(self._loop.time() - began, 1e-3)
-                slice_size = int(min(SENDFILE_MAX_SLICE, max(SENDFILE_MIN_SLICE, rate * SENDFILE_SLICE_SECONDS)))
+                    raise OSError(f"blob ended at byte {offset}, {count} bytes short of its size")
+                if n > 0:
+                    offset += n
+                    count -= n
+                    sent(n)
+                    last_progress = loop.time()
+                    queued = kernel_queued(out)
+                if count > 0:
+                    try:
+                        await self._writable(out, last_progress + self.config.body_timeout)
+                    except StallTimeout:
+                        if kernel_queued(out) >= queued:
+                            raise
+                        last_progress = loop.time()  # the peer is still taking what the kernel holds
+                        queued = kernel_queued(out)
+        finally:
+            os.close(out)
 
-    async def _send_by_reading(self, reader: BlobReader, offset: int, count: int) -> None:
+    async def _flush(self) -> None:
+        """Wait until the transport has handed all it holds to the kernel,
+        so that bytes sent around it cannot overtake them. A high-water mark
+        of 0 makes the transport pause our writing while anything is queued
+        and resume it once nothing is; ``_drain`` times the wait."""
+        transport = self.transport
+        assert transport is not None
+        if not transport.get_write_buffer_size():
+            return
+        low, high = transport.get_write_buffer_limits()
+        transport.set_write_buffer_limits(high=0)
+        try:
+            await self._drain()
+        finally:
+            transport.set_write_buffer_limits(high=high, low=low)
+
+    async def _writable(self, fd: int, deadline: float) -> None:
+        """Wait until ``fd`` can take more bytes; ``StallTimeout`` at loop
+        time ``deadline``, ``ConnectionResetError`` if the connection is lost
+        (both through the drain waiter)."""
+        waiter = self._loop.create_future()
+        self._drain_waiter = waiter
+        self._loop.add_writer(fd, _wake, waiter)
+        self._set_deadline(deadline - self._loop.time(), StallTimeout)
+        try:
+            await waiter
+        finally:
+            self._loop.remove_writer(fd)
+            self._deadline = 0.0
+            self._drain_waiter = None
+
+    async def _send_by_reading(self, reader: BlobReader, offset: int, count: int,
+                               sent: Callable[[int], None]) -> None:
         end = offset + count
         while offset < end:
             data = await reader.read_at(offset, min(1 << 20, end - offset))
             if not data:
                 raise OSError("blob is shorter than its recorded size")
-            await self.send(data)
+            await self.send(data, sent)
             offset += len(data)
 
     def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+        """Close after the bytes still queued are written; abort if they
+        stop moving (``FlushWatch``)."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+            if transport.get_write_buffer_size() and not self.lost:
+                self._flush_watch = FlushWatch(self._loop, transport, self.config.body_timeout)
 
     def linger(self) -> None:
         """Shut down writing after the response and discard what the peer
@@ -544,6 +686,8 @@ class HttpConnection(asyncio.Protocol):
                     peer_may_send = True
                 if not exchange.response_done or not exchange.body_done:
                     self.keep_alive = False
+                if self.keep_alive and self._writing_paused:
+                    await self._drain_before_next_request()
             if peer_may_send or self.parser.buffered:
                 self.linger()
         except (ConnectionError, StallTimeout):
@@ -587,7 +731,7 @@ class HttpConnection(asyncio.Protocol):
         """Answer a request we could not parse, then close."""
         self.keep_alive = False
         self.write(build_head(status, [
-            ("Content-Type", "application/json"),
+            *JSON_HEADERS,
             ("Content-Length", str(len(error_body(status, message)))),
             ("Connection", "close"),
         ]) + error_body(status, message))
@@ -601,12 +745,19 @@ class HttpConnection(asyncio.Protocol):
                                exchange.status, exchange.sent, time.monotonic() - exchange.started)
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class Linger:
     """Discards what a closing connection's peer still sends, after shutting
-    down our writing side (the FIN follows the buffered response); closes the
+    down our writing side (the FIN follows the buffered response); aborts the
     transport when the peer has been quiet for ``LINGER_IDLE`` seconds or
     after ``LINGER_MAX`` seconds. The peer's own close ends it sooner (via
-    ``eof_received`` and ``connection_lost``)."""
+    ``eof_received`` and ``connection_lost``; the owner cancels it there), and
+    until then this timer also bounds a close that waits for a response
+    the peer does not read."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport) -> None:
         self._loop = loop
@@ -630,6 +781,35 @@ class Linger:
         # Abort, not close: a peer that stopped reading would keep a close
         # waiting for the write buffer forever.
         self._transport.abort()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+class FlushWatch:
+    """Bounds a close with bytes still queued: ``transport.close()`` waits
+    until they are written, which a peer that stopped reading postpones for
+    ever. Every ``timeout`` seconds the bytes the peer has not taken
+    (``unsent``) are looked at again; if not one was taken since the last
+    look, the transport is aborted. The owner cancels it from
+    ``connection_lost``."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport, timeout: float) -> None:
+        self._loop = loop
+        self._transport = transport
+        self._timeout = timeout
+        self._left = unsent(transport)
+        self._timer = loop.call_later(timeout, self._check)
+
+    def _check(self) -> None:
+        if not self._transport.get_write_buffer_size():
+            return  # all handed to the kernel: the transport closes by itself
+        left = unsent(self._transport)
+        if left >= self._left:
+            self._transport.abort()
+            return
+        self._left = left
+        self._timer = self._loop.call_later(self._timeout, self._check)
 
     def cancel(self) -> None:
         self._timer.cancel()

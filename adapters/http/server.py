@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-
-from adapters.http.access_log import AccessLog
 from typing import Callable
 
-from adapters.http.connection import Handler, HttpConnection, TransportConfig
+from adapters.http.access_log import AccessLog
+from adapters.http.connection import Handler, HttpConnection, Linger, TransportConfig
 from adapters.http.errors import error_body
-from adapters.http.response import build_head
+from adapters.http.response import JSON_HEADERS, build_head
 
 log = logging.getLogger("uds.http")
 
@@ -19,18 +18,36 @@ RETRY_AFTER_SECONDS = 1
 
 
 class _Refuse(asyncio.Protocol):
-    """Answers 503 to a connection above ``max_connections`` and closes it."""
+    """Answers 503 to a connection above ``max_connections``, then lingers
+    like every other refusal (see ``Linger``): the client is likely sending
+    its request already, and closing with those bytes unread would reset
+    the connection and could destroy the 503. A lingering refusal is not
+    counted against ``max_connections``; ``LINGER_MAX`` bounds it."""
+
+    def __init__(self) -> None:
+        self._linger: Linger | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         body = error_body(503, "too many connections, retry later")
         transport.write(build_head(503, [
-            ("Content-Type", "application/json"),
+            *JSON_HEADERS,
             ("Content-Length", str(len(body))),
             ("Retry-After", str(RETRY_AFTER_SECONDS)),
             ("Connection", "close"),
         ]) + body)
-        transport.close()
+        self._linger = Linger(asyncio.get_running_loop(), transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._linger is not None:
+            self._linger.data_received(data)
+
+    def eof_received(self) -> bool:
+        return False  # the client is done: let the transport close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
 
 
 class HttpServer:

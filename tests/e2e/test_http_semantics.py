@@ -251,26 +251,18 @@ def test_an_absolute_form_target_names_the_host_of_the_links(service: Service) -
     assert reply.headers["location"] == created["linkfordownload"]
 
 
-# Answers built by the transport (Exchange.respond_json / respond_error,
-# HttpConnection._refuse, server._Refuse) carry nosniff once those use
-# response.JSON_HEADERS; until then these cases fail, as expected. Remove
-# this marker when they do (strict: an unexpected pass fails the run).
-BUILT_BY_THE_TRANSPORT = pytest.mark.xfail(
-    strict=True, reason="connection.py/server.py do not use response.JSON_HEADERS yet")
-
-
 @pytest.mark.parametrize("head, body, status", [
-    pytest.param(b"POST /upload/n.txt HTTP/1.1\r\nContent-Length: 2", b"hi", 201, marks=BUILT_BY_THE_TRANSPORT,
+    pytest.param(b"POST /upload/n.txt HTTP/1.1\r\nContent-Length: 2", b"hi", 201,
                  id="201 upload"),
     pytest.param(b"GET /check/{id} HTTP/1.1", b"", 200, id="200 check"),
-    pytest.param(b"GET /healthz HTTP/1.1", b"", 200, marks=BUILT_BY_THE_TRANSPORT, id="200 healthz"),
-    pytest.param(b"GET /check/<script>alert(1)</script> HTTP/1.1", b"", 404, marks=BUILT_BY_THE_TRANSPORT,
+    pytest.param(b"GET /healthz HTTP/1.1", b"", 200, id="200 healthz"),
+    pytest.param(b"GET /check/<script>alert(1)</script> HTTP/1.1", b"", 404,
                  id="404 echoing the id"),
-    pytest.param(b"GET /nothing HTTP/1.1", b"", 404, marks=BUILT_BY_THE_TRANSPORT, id="404"),
-    pytest.param(b"DELETE /check/{id} HTTP/1.1", b"", 405, marks=BUILT_BY_THE_TRANSPORT, id="405"),
-    pytest.param(b"GET /download/{id} HTTP/1.1\r\nRange: bytes=99999-", b"", 416, marks=BUILT_BY_THE_TRANSPORT,
+    pytest.param(b"GET /nothing HTTP/1.1", b"", 404, id="404"),
+    pytest.param(b"DELETE /check/{id} HTTP/1.1", b"", 405, id="405"),
+    pytest.param(b"GET /download/{id} HTTP/1.1\r\nRange: bytes=99999-", b"", 416,
                  id="416"),
-    pytest.param(b"GET / HTTP/1.1\r\nX-Bad : header", b"", 400, marks=BUILT_BY_THE_TRANSPORT, id="400 parse refusal"),
+    pytest.param(b"GET / HTTP/1.1\r\nX-Bad : header", b"", 400, id="400 parse refusal"),
 ])
 def test_every_json_answer_says_nosniff(
         stored: tuple[Service, str, str], head: bytes, body: bytes, status: int) -> None:
@@ -282,7 +274,6 @@ def test_every_json_answer_says_nosniff(
     assert reply.headers.get("x-content-type-options") == "nosniff"
 
 
-@BUILT_BY_THE_TRANSPORT
 def test_the_connection_cap_refusal_says_nosniff(make_service: ServiceFactory) -> None:
     service = make_service("--max-connections", "1")
     with Wire(service.host, service.port) as held:

@@ -4,7 +4,10 @@ under test, so a shared, noisy machine does not make them flaky."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 import selectors
 import socket
 import time
@@ -214,11 +217,41 @@ def test_connections_above_the_cap_get_503_with_retry_after(make_service: Servic
             wire.close()
 
 
+def test_a_refused_connection_still_sending_a_body_reads_the_503_and_is_not_reset(
+        make_service: ServiceFactory) -> None:
+    """Above the cap, a client that sends a 1 MiB upload before it reads
+    must still get the whole 503, then a clean close. Closing at once with
+    its bytes arriving makes the kernel answer them with a reset, which
+    (on a real network, where the 503 may still be in flight) destroys the
+    answer; so the refusal lingers like every other one: the server shuts
+    down its side after the 503 and discards what comes until the client
+    closes."""
+    service = make_service("--max-connections", "1")
+    body = os.urandom(1 << 20)
+    with Wire(service.host, service.port) as held:
+        held.send(HEALTHZ)
+        assert held.reply().status == 200
+        with socket.create_connection((service.host, service.port), timeout=10) as sock:
+            try:
+                sock.sendall(b"POST /upload/ HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+                             + body)
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                raise AssertionError(f"the refused connection was reset: {exc!r}") from None
+    assert answer.startswith(b"HTTP/1.1 503 "), answer[:100]
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+    assert len(rest) == length and json.loads(rest)["status"] == 503
+
+
 @pytest.mark.parametrize("flags", [(), ("--download-rate", "64M")], ids=["sendfile", "throttled writes"])
 def test_a_download_the_client_stops_reading_is_aborted_after_the_body_timeout(
         make_service: ServiceFactory, flags: tuple[str, ...]) -> None:
     """32 MiB is more than the socket buffers on both sides can hold, so the
-    server's writes stall; after --body-timeout it gives up on the peer."""
+    server's writes stall; after --body-timeout it gives up on the peer, and
+    the access log counts the bytes that did go (not 0, not the size)."""
     service = make_service("--body-timeout", "1", *flags)
     size = 32 << 20
     file_id = service.upload(os.urandom(size), "big.bin")["id"]
@@ -235,3 +268,40 @@ def test_a_download_the_client_stops_reading_is_aborted_after_the_body_timeout(
             wire.buffer = b""
         assert received < size, "the whole file arrived: the server never stalled"
     assert requests.get(service.url + "/healthz", timeout=5).status_code == 200
+    log = service.wait_for_log(f"GET /download/{file_id}")
+    logged = re.search(rf'"GET /download/{file_id} HTTP/1.1" 200 (\d+) ', log)
+    assert logged, service.log()[-2000:]
+    assert received <= int(logged.group(1)) < size, f"logged {logged.group(1)} bytes sent, the client got {received}"
+
+
+def test_a_steady_slow_reader_gets_the_whole_download(make_service: ServiceFactory) -> None:
+    """With --body-timeout 1, a client reading at most 16 KiB at a time,
+    paced to 320 KiB/s, through a small receive buffer is slow but never
+    stalls: the timeout measures a lack of progress, never how long a chunk
+    of the file takes (nor how long the kernel's large send buffer takes to
+    drain), so all 6 MiB arrive intact and the log counts them all."""
+    service = make_service("--body-timeout", "1")
+    data = os.urandom(6 << 20)
+    file_id = service.upload(data, "slow.bin")["id"]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    sock.settimeout(10)
+    with sock:
+        sock.connect((service.host, service.port))
+        sock.sendall(f"GET /download/{file_id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        received = bytearray()
+        began = time.monotonic()
+        while time.monotonic() < began + 60:
+            try:
+                chunk = sock.recv(16 * 1024)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            received += chunk
+            time.sleep(max(0.0, began + len(received) / (320 * 1024) - time.monotonic()))
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head[:100]
+    assert len(body) == len(data), f"cut after {len(body)} of {len(data)} bytes"
+    assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
+    service.wait_for_log(f'"GET /download/{file_id} HTTP/1.1" 200 {len(data)} ')

@@ -1,0 +1,105 @@
+"""``HttpConnection.send_file`` on a real socket: its zero-copy bytes go
+beside the transport, so they must wait until whatever the transport still
+holds (earlier answers, the response head) has gone, and every byte handed
+to the kernel is reported."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from adapters.http.connection import HttpConnection, TransportConfig
+from adapters.http.server import HttpServer
+from ports.storage import BlobInfo
+
+
+class FileReader:
+    """The ``BlobReader`` port over a plain file."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        self._size = path.stat().st_size
+
+    @property
+    def info(self) -> BlobInfo:
+        return BlobInfo(self._size, {})
+
+    async def read_at(self, offset: int, size: int) -> bytes:
+        return os.pread(self._fd, size, offset)
+
+    def fileno(self) -> int | None:
+        return self._fd
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+async def no_handler(exchange: object) -> None:
+    raise AssertionError("not called")
+
+
+def read_exactly(sock: socket.socket, n: int) -> bytes:
+    chunks = []
+    while n > 0:
+        chunk = sock.recv(min(n, 1 << 20))
+        assert chunk, "closed early"
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def test_file_bytes_wait_for_what_the_transport_still_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 MiB written through the transport, more than the kernel takes,
+    then a 1 MiB file: every ``os.sendfile`` call must find the transport's
+    buffer empty, and the peer gets the bytes in order."""
+    data = os.urandom(1 << 20)
+    (tmp_path / "blob").write_bytes(data)
+    queued = b"q" * (16 << 20)  # more than the kernel takes: the rest waits in the transport's buffer
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        config = TransportConfig(header_timeout=60, keepalive_timeout=60, body_timeout=10)
+        connection = HttpConnection(HttpServer(lambda: no_handler, config), no_handler)
+        held_at_sendfile: list[int] = []
+        real_sendfile = os.sendfile
+
+        def watched_sendfile(out: int, fd: int, offset: int, count: int) -> int:
+            assert connection.transport is not None
+            held_at_sendfile.append(connection.transport.get_write_buffer_size())
+            return real_sendfile(out, fd, offset, count)
+
+        monkeypatch.setattr(os, "sendfile", watched_sendfile)
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            peer = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            peer.connect(listener.getsockname())
+            ours, _ = listener.accept()
+        with peer:
+            peer.settimeout(20)
+            await loop.connect_accepted_socket(lambda: connection, ours)
+            assert connection.transport is not None
+            connection.write(queued)
+            assert connection.transport.get_write_buffer_size() > 0
+            received = asyncio.ensure_future(asyncio.to_thread(read_exactly, peer, len(queued) + len(data)))
+            reader = FileReader(tmp_path / "blob")
+            counted: list[int] = []
+            try:
+                await connection.send_file(reader, 0, len(data), counted.append)
+            finally:
+                reader.close()
+            got = await received
+            connection.cancel()
+            connection.abort()
+            task = connection.task
+            assert task is not None
+            await asyncio.gather(task, return_exceptions=True)
+        assert held_at_sendfile and not any(held_at_sendfile), held_at_sendfile
+        assert got[:len(queued)] == queued, "file bytes overtook what the transport held"
+        assert got[len(queued):] == data
+        assert sum(counted) == len(data) and all(n > 0 for n in counted)
+
+    asyncio.run(scenario())
