@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from adapters.http.connection import Exchange, Handler
+from adapters.http.exchange import Exchange, Handler
 from adapters.http.errors import domain_error_payload
 from adapters.http.headers import (
     UNSATISFIABLE,

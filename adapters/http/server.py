@@ -8,8 +8,10 @@ import socket
 from typing import Callable
 
 from adapters.http.access_log import AccessLog
-from adapters.http.connection import Handler, HttpConnection, Linger, TransportConfig
+from adapters.http.connection import HttpConnection, TransportConfig
+from adapters.http.exchange import Handler
 from adapters.http.errors import error_body
+from adapters.http.linger import Linger
 from adapters.http.response import JSON_HEADERS, build_head
 
 log = logging.getLogger("uds.http")

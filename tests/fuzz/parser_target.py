@@ -40,9 +40,8 @@ from adapters.http.parser import (
     ParseError,
     Request,
     RequestParser,
-    _checked_fields,
-    _fast_fields,
 )
+from adapters.http.request_head import _checked_fields, _fast_fields
 
 LIMITS = {"max_request_line": 32, "max_header_bytes": 64, "max_headers": 6, "max_chunk_line": 16}
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")

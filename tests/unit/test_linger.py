@@ -11,8 +11,9 @@ import asyncio
 
 import pytest
 
-from adapters.http import connection
-from adapters.http.connection import FlushWatch, HttpConnection, Linger, TransportConfig
+from adapters.http import linger
+from adapters.http.connection import HttpConnection, TransportConfig
+from adapters.http.linger import FlushWatch, Linger
 from adapters.http.server import HttpServer
 
 
@@ -45,8 +46,8 @@ class FakeTransport(asyncio.Transport):
 
 @pytest.fixture(autouse=True)
 def short_linger(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(connection, "LINGER_IDLE", 0.05)
-    monkeypatch.setattr(connection, "LINGER_MAX", 0.3)
+    monkeypatch.setattr(linger, "LINGER_IDLE", 0.05)
+    monkeypatch.setattr(linger, "LINGER_MAX", 0.3)
 
 
 def test_a_quiet_peer_is_cut_after_the_idle_time() -> None:

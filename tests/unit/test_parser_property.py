@@ -16,8 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.http.parser import (
-    _checked_fields,
-    _fast_fields,
     CLOSED,
     NEED_DATA,
     Data,
@@ -26,6 +24,7 @@ from adapters.http.parser import (
     Request,
     RequestParser,
 )
+from adapters.http.request_head import _checked_fields, _fast_fields
 
 settings.register_profile("default", max_examples=300, deadline=None, database=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from adapters.http.connection import kernel_queued
+from adapters.http.sender import kernel_queued
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIOCOUTQ is Linux's")
 
