@@ -31,7 +31,7 @@ import stat
 import struct
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from ports.storage import BlobInfo, BlobNotFound, StorageFull
 
@@ -41,6 +41,11 @@ MAGIC = b"UDSBLOB1"
 TRAILER = struct.Struct(">8sQ")
 TAIL_READ = 4096  # one pread of the tail usually covers metadata and trailer
 WRITE_BUFFER = 1 << 20
+# Received pieces smaller than this are copied into a staging buffer, larger
+# ones are written as they are: a block then holds at most two pieces per
+# COALESCE_BELOW bytes, so one writev() takes it whatever the chunking, and
+# the bulk of a large upload is never copied.
+COALESCE_BELOW = 16 << 10
 FREE_SPACE_MAX_AGE = 0.25  # seconds a statvfs() result serves the up-front check of new uploads
 IOV_MAX = 1024  # POSIX minimum of the largest writev() vector
 MAX_METADATA = 1 << 20
@@ -69,17 +74,23 @@ def _check_id(blob_id: str) -> str:
     return blob_id
 
 
-def _write_all(fd: int, pieces: list[bytes]) -> None:
+def _write_all(fd: int, pieces: Sequence[bytes | bytearray]) -> None:
     """Write every piece, in order, with as few ``writev`` calls as the
-    kernel allows (it may write less than asked: resume where it stopped)."""
-    views = [memoryview(p) for p in pieces if p]
-    while views:
-        written = os.writev(fd, views[:IOV_MAX])
-        while views and written >= len(views[0]):
-            written -= len(views[0])
-            views.pop(0)
-        if written:
-            views[0] = views[0][written:]
+    kernel allows (it may write less than asked: resume where it stopped).
+    Linear in the number of pieces: an index walks them, nothing is popped,
+    and only a piece written in part gets a view (of its remaining bytes)."""
+    left: list[bytes | bytearray | memoryview] = [p for p in pieces if p]
+    first = 0
+    done = 0  # bytes of left[first] already written
+    while first < len(left):
+        window = left[first:first + IOV_MAX]
+        if done:
+            window[0] = memoryview(left[first])[done:]
+        written = os.writev(fd, window) + done
+        while first < len(left) and written >= len(left[first]):
+            written -= len(left[first])
+            first += 1
+        done = written
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:
@@ -362,9 +373,11 @@ class FileBlobWriter:
         self._blob_id = blob_id
         self._tmp_path = tmp_path
         self._file = file
-        # Received pieces are kept as they are and written with one writev:
-        # no copy into a staging buffer.
-        self._pieces: list[bytes] = []
+        # Large received pieces are kept as they are (no copy), runs of small
+        # ones are joined in a staging buffer (see COALESCE_BELOW); a block is
+        # written with one writev.
+        self._pieces: list[bytes | bytearray] = []
+        self._staging: bytearray | None = None  # the last piece, when small ones are joined in it
         self._pending = 0
         self._done = False
         self._written = 0  # bytes in the file (pool thread only)
@@ -373,13 +386,25 @@ class FileBlobWriter:
     async def write(self, chunk: bytes) -> None:
         if self._done:
             raise ValueError("writer is closed")
-        self._pieces.append(chunk)
+        if len(chunk) >= COALESCE_BELOW:
+            self._pieces.append(chunk)
+            self._staging = None
+        elif self._staging is not None:
+            self._staging += chunk
+        else:
+            self._staging = bytearray(chunk)
+            self._pieces.append(self._staging)
         self._pending += len(chunk)
         if self._pending >= WRITE_BUFFER:
-            block, self._pieces, self._pending = self._pieces, [], 0
-            await self._file.run(self._write_block, block)
+            await self._file.run(self._write_block, self._take_block())
 
-    def _write_block(self, block: list[bytes]) -> None:
+    def _take_block(self) -> list[bytes | bytearray]:
+        """The pieces received so far, handed over: none of them is changed
+        after this (the pool thread writes them while new ones arrive)."""
+        block, self._pieces, self._staging, self._pending = self._pieces, [], None, 0
+        return block
+
+    def _write_block(self, block: list[bytes | bytearray]) -> None:
         size = sum(len(p) for p in block)
         self._store._ensure_room(size)
         try:
@@ -393,7 +418,7 @@ class FileBlobWriter:
             _start_writeback(self._file.fd, self._written_back, self._written - self._written_back)
             self._written_back = self._written
 
-    def _finish(self, block: list[bytes], metadata: Mapping[str, str]) -> None:
+    def _finish(self, block: list[bytes | bytearray], metadata: Mapping[str, str]) -> None:
         meta = json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":")).encode()
         self._write_block([*block, meta, TRAILER.pack(MAGIC, len(meta))])
         if not self._store._fsync:
@@ -405,7 +430,7 @@ class FileBlobWriter:
         directory (one job in the wait pool); without, rename in the first."""
         if self._done:
             raise ValueError("writer is closed")
-        block, self._pieces, self._pending = self._pieces, [], 0
+        block = self._take_block()
         try:
             await self._file.run(self._finish, block, metadata)
             if self._store._fsync:
@@ -421,7 +446,7 @@ class FileBlobWriter:
         if self._done:
             return
         self._done = True
-        self._pieces, self._pending = [], 0
+        self._take_block()
         self._file.close(then=self._remove_tmp)
 
     def _remove_tmp(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,54 @@ def test_writeback_starts_every_step_while_the_body_arrives(
     else:  # without fsync, writeback is the kernel's business
         assert hints == []
     assert (tmp_path / "objects" / "ab" / "abcdef").read_bytes().startswith(block * 7)
+
+
+def test_tiny_pieces_are_joined_into_few_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A chunked upload of 2-byte chunks hands the writer one piece per chunk:
+    # they must not reach the (shared, single) write thread as 262,000 pieces.
+    real_writev = os.writev
+    calls: list[int] = []
+
+    def counting_writev(fd: int, buffers: list[memoryview]) -> int:
+        calls.append(len(buffers))
+        return real_writev(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", counting_writev)
+    store = FileSystemStore(tmp_path, fsync=False)
+    store.prepare()
+    big = os.urandom(100_000)
+
+    async def scenario() -> None:
+        writer = await store.open_writer("tiny", None)
+        for _ in range(262_000):
+            await writer.write(b"XY")
+        await writer.write(big)  # a large piece between small ones is kept as it is
+        await writer.write(b"Z")
+        await writer.commit({"name": "n"})
+
+    asyncio.run(scenario())
+    assert len(calls) <= 2 and max(calls) <= 8, calls
+    raw = (tmp_path / "objects" / "ti" / "tiny").read_bytes()
+    assert raw.startswith(b"XY" * 262_000 + big + b"Z")
+
+
+def test_write_all_is_linear_in_the_number_of_pieces(tmp_path: Path) -> None:
+    import adapters.storage.filesystem as filesystem
+
+    def best_time(count: int) -> float:
+        pieces = [b"XY"] * count
+        best = float("inf")
+        for _ in range(3):
+            fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            try:
+                start = time.perf_counter()
+                filesystem._write_all(fd, pieces)
+                best = min(best, time.perf_counter() - start)
+            finally:
+                os.close(fd)
+        assert (tmp_path / "out").stat().st_size == 2 * count
+        return best
+
+    small, large = best_time(65_500), best_time(262_000)
+    print(f"_write_all: {small:.3f} s for 65,500 pieces, {large:.3f} s for 262,000")
+    assert large / small < 8, (small, large)  # linear: about 4; quadratic: about 16
