@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -134,24 +136,38 @@ def test_reader_exposes_a_descriptor_for_sendfile(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_abort_while_a_write_is_in_flight_closes_after_it(tmp_path: Path) -> None:
-    store = FileSystemStore(tmp_path)
+def test_abort_while_a_write_is_in_flight_closes_after_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The write is held in its pool thread until the test releases it, then
+    # the test waits for the pools themselves to finish (no polling).
+    real_writev = os.writev
+    writing, release = threading.Event(), threading.Event()
+
+    def held_writev(fd: int, buffers: list[bytes]) -> int:
+        writing.set()
+        assert release.wait(10)
+        return real_writev(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", held_writev)
+    writes, waits = ThreadPoolExecutor(1), ThreadPoolExecutor(4)
+    store = FileSystemStore(tmp_path, writes=writes, waits=waits)
     store.prepare()
 
     async def scenario() -> None:
         writer = await store.open_writer("race", None)
         task = asyncio.ensure_future(writer.write(b"x" * (4 << 20)))
-        await asyncio.sleep(0)
+        assert await asyncio.get_running_loop().run_in_executor(None, writing.wait, 10)
         task.cancel()
         await writer.abort()
         with pytest.raises(asyncio.CancelledError):
             await task
-        for _ in range(100):
-            if not list((tmp_path / "tmp").iterdir()):
-                break
-            await asyncio.sleep(0.01)
 
-    asyncio.run(scenario())
+    try:
+        asyncio.run(scenario())
+        assert len(list((tmp_path / "tmp").iterdir())) == 1  # still being written: closed after the write
+    finally:
+        release.set()
+        writes.shutdown(wait=True)
+        waits.shutdown(wait=True)
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
