@@ -66,6 +66,10 @@ class CorruptBlob(OSError):
     """A file under objects/ that is not a valid committed blob."""
 
 
+class WriterAborted(Exception):
+    """A commit found its writer aborted meanwhile (by another task)."""
+
+
 def _check_id(blob_id: str) -> str:
     # Ids are validated by the domain; this is defence in depth so that no
     # caller can ever turn an id into a path outside the store.
@@ -339,24 +343,22 @@ class FileSystemStore:
 
     # -- used by the writer (in a pool thread) ---------------------------------
 
-    def _publish(self, tmp_path: Path, blob_id: str) -> None:
-        final = self._path(blob_id)
-        shard = self._objects / blob_id[:2]
+    def _ensure_shard(self, blob_id: str) -> str:
+        """The shard directory of ``blob_id``, created (and, with fsync, its
+        entry made durable) when not known to exist."""
+        shard = f"{self._objects_dir}/{blob_id[:2]}"
         if blob_id[:2] not in self._shards:  # known shards cost no stat() per upload
-            shard.mkdir(exist_ok=True)
+            try:
+                os.mkdir(shard)
+            except FileExistsError:
+                pass
             if self._fsync:
-                _fsync_dir(self._objects)
+                _fsync_dir(self._objects_dir)
             self._shards.add(blob_id[:2])
-        os.rename(tmp_path, final)
-        if self._fsync:
-            _fsync_dir(shard)
-
-    def _sync_and_publish(self, fd: int, tmp_path: Path, blob_id: str) -> None:
-        os.fsync(fd)
-        self._publish(tmp_path, blob_id)
+        return shard
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: str | Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -380,6 +382,9 @@ class FileBlobWriter:
         self._staging: bytearray | None = None  # the last piece, when small ones are joined in it
         self._pending = 0
         self._done = False
+        self._final_path = store._path(blob_id)
+        self._aborted = False  # set by abort(); the publishing job checks it right before the rename
+        self._published = False  # the rename happened (pool thread; read by _discard after the job ended)
         self._written = 0  # bytes in the file (pool thread only)
         self._written_back = 0  # bytes whose writeback has been started (pool thread only)
 
@@ -422,20 +427,44 @@ class FileBlobWriter:
         meta = json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":")).encode()
         self._write_block([*block, meta, TRAILER.pack(MAGIC, len(meta))])
         if not self._store._fsync:
-            self._store._publish(self._tmp_path, self._blob_id)
+            self._publish()
+
+    def _sync_and_publish(self) -> None:
+        os.fsync(self._file.fd)
+        self._publish()
+
+    def _publish(self) -> None:
+        """Rename the temporary file into place (in a pool thread), unless
+        the writer was aborted meanwhile: then raise ``WriterAborted``.
+
+        An abort can land between the check and the rename; no lock closes
+        that gap (one held by the event loop would wait for a rename on a
+        slow disk). ``_published`` records that the rename happened instead,
+        and ``_discard``, which runs only once this job has ended, removes
+        the blob again: after ``abort`` the blob is never left visible."""
+        shard = self._store._ensure_shard(self._blob_id)
+        if self._aborted:
+            raise WriterAborted(self._blob_id)
+        os.rename(self._tmp_path, self._final_path)
+        self._published = True
+        if self._store._fsync:
+            _fsync_dir(shard)
 
     async def commit(self, metadata: Mapping[str, str]) -> None:
         """Write what is left and the metadata (one job in the write pool),
         then, with fsync, fsync the file, rename it into place and fsync the
-        directory (one job in the wait pool); without, rename in the first."""
+        directory (one job in the wait pool); without, rename in the first.
+        Cancelled or failed at any point, it leaves nothing visible (see
+        ``_publish``)."""
         if self._done:
             raise ValueError("writer is closed")
         block = self._take_block()
         try:
             await self._file.run(self._finish, block, metadata)
             if self._store._fsync:
-                await self._file.run(self._store._sync_and_publish, self._file.fd, self._tmp_path, self._blob_id,
-                                     executor=self._store._waits)
+                await self._file.run(self._sync_and_publish, executor=self._store._waits)
+            if self._aborted:  # by another task, after the rename: _discard removes the blob
+                raise WriterAborted(self._blob_id)
         except BaseException:
             await self.abort()
             raise
@@ -446,16 +475,20 @@ class FileBlobWriter:
         if self._done:
             return
         self._done = True
+        self._aborted = True
         self._take_block()
-        self._file.close(then=self._remove_tmp)
+        self._file.close(then=self._discard)
 
-    def _remove_tmp(self) -> None:
-        try:
-            self._tmp_path.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            log.warning("could not remove %s: %s", self._tmp_path, exc)
+    def _discard(self) -> None:
+        """Once the writer's last job has ended: remove the temporary file,
+        and the blob if that job published it before it saw the abort."""
+        for path in (self._tmp_path, self._final_path) if self._published else (self._tmp_path,):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("could not remove %s: %s", path, exc)
 
 
 class FileBlobReader:

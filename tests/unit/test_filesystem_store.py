@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -309,3 +310,61 @@ def test_write_all_is_linear_in_the_number_of_pieces(tmp_path: Path) -> None:
     small, large = best_time(65_500), best_time(262_000)
     print(f"_write_all: {small:.3f} s for 65,500 pieces, {large:.3f} s for 262,000")
     assert large / small < 8, (small, large)  # linear: about 4; quadratic: about 16
+
+
+@pytest.mark.parametrize("stop", ["cancel", "abort"])
+@pytest.mark.parametrize("fsync", [True, False])
+def test_a_commit_stopped_while_its_job_runs_publishes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool, stop: str) -> None:
+    # The shutdown timeout cancels the task of an upload whose commit job is
+    # running in a pool thread (or another task aborts the writer): the job
+    # must not publish the blob once the writer is aborted, or must take it
+    # back, and the commit must not report success.
+    real_fsync, real_rename = os.fsync, os.rename
+    entered, release = threading.Event(), threading.Event()
+
+    def held(real: Callable[..., None]) -> Callable[..., None]:
+        def call(*args: Any) -> None:
+            entered.set()
+            assert release.wait(10)
+            real(*args)
+        return call
+
+    if fsync:  # held in the fsync before the rename
+        monkeypatch.setattr(os, "fsync", held(real_fsync))
+    else:  # no fsync: held in the rename itself, the commit's last step
+        monkeypatch.setattr(os, "rename", held(real_rename))
+    writes, waits = ThreadPoolExecutor(1), ThreadPoolExecutor(4)
+    store = FileSystemStore(tmp_path, fsync=fsync, writes=writes, waits=waits)
+    store.prepare()
+
+    async def scenario() -> None:
+        writer = await store.open_writer("cancelled", None)
+        await writer.write(b"data")
+        task = asyncio.ensure_future(writer.commit({"name": "n"}))
+        assert await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
+        if stop == "cancel":
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        else:
+            await writer.abort()
+            release.set()
+            with pytest.raises(Exception):
+                await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+        writes.shutdown(wait=True)
+        waits.shutdown(wait=True)
+
+    async def stat() -> None:
+        with pytest.raises(BlobNotFound):
+            await store.stat("cancelled")
+
+    store = FileSystemStore(tmp_path, fsync=fsync)
+    asyncio.run(stat())
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert list((tmp_path / "objects").rglob("cancelled")) == []
