@@ -72,7 +72,13 @@ class BlobReader(Protocol):
 
 
 class Storage(Protocol):
-    """A blob store keyed by ids the caller makes (see the links port)."""
+    """A blob store keyed by ids the caller makes (see the links port).
+
+    The methods of the store, its writers and readers are called on the
+    event loop and must never block it on the disk or the network: a store
+    runs such calls elsewhere (the filesystem store: in thread pools) and
+    only awaits them. ``BlobReader.close`` and ``BlobWriter.abort`` may
+    finish their clean-up in the background."""
 
     async def open_writer(self, blob_id: str, size_hint: int | None) -> BlobWriter:
         """Start a new blob. ``size_hint`` is the expected size when known,

@@ -13,8 +13,13 @@ one ``open`` + ``pread`` of the tail, never a scan; and a download is a plain
 
 Durability (``fsync=True``): the temporary file is fsynced before the rename,
 and the shard directory after it, so a blob whose commit returned survives a
-power cut. Bulk reads and writes run in a thread pool; a commit that fails
-leaves nothing visible.
+power cut. A commit that fails, or is cancelled, leaves nothing visible.
+
+The store makes no file-system call on the event loop (a slow disk would
+stall every connection): writes, fsyncs and reads run in thread pools, and
+the short calls of checks, downloads and deletes (stat, open, unlink) in
+batches, one thread round trip per turn of the loop (see ``threads.Offload``).
+Only the transport's ``sendfile`` of a reader's descriptor reads on the loop.
 """
 
 from __future__ import annotations
@@ -29,10 +34,12 @@ import re
 import secrets
 import stat
 import struct
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Mapping, Sequence
 
+from adapters.storage.threads import Offload, ThreadedFd
 from ports.storage import BlobInfo, BlobNotFound, StorageFull
 
 log = logging.getLogger("uds.storage")
@@ -55,7 +62,6 @@ MAX_METADATA = 1 << 20
 WRITEBACK_STEP = 8 << 20
 INFO_CACHE_SIZE = 4096  # parsed metadata of the most recently used blobs (a few hundred bytes each)
 SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}\Z")
-T = TypeVar("T")
 
 
 class StorageUnavailable(Exception):
@@ -133,59 +139,6 @@ def _read_info(fd: int) -> BlobInfo:
     return BlobInfo(size=data_size, metadata=metadata)
 
 
-class _ThreadedFd:
-    """An fd whose blocking calls run in a thread pool. Closing waits for a
-    call still running in its thread (a task cancelled while awaiting one):
-    closing under it could let a new ``open`` reuse the number mid-write."""
-
-    def __init__(self, fd: int | None, executor: concurrent.futures.Executor,
-                 opener: Callable[[], int] | None = None) -> None:
-        """Either an open ``fd``, or an ``opener`` that the first call runs in
-        the pool: opening a file is a blocking syscall, and any such call on
-        the event loop hands the interpreter lock to busy pool threads."""
-        self._fd = fd
-        self._opener = opener
-        self._executor = executor
-        self._pending: concurrent.futures.Future[Any] | None = None
-        self._closed = False
-
-    @property
-    def fd(self) -> int:
-        """The descriptor; opened on first use (in the calling thread)."""
-        if self._fd is None:
-            assert self._opener is not None
-            self._fd = self._opener()
-        return self._fd
-
-    async def run(self, fn: Callable[..., T], *args: Any, executor: concurrent.futures.Executor | None = None) -> T:
-        """``fn(*args)`` in the fd's pool, or in ``executor``."""
-        if self._closed:
-            raise ValueError("file is closed")
-        future = (executor or self._executor).submit(fn, *args)
-        self._pending = future
-        return await asyncio.wrap_future(future)
-
-    def close(self, then: Callable[[], None] | None = None) -> None:
-        """Close the fd (and call ``then``) now, or once the pending call ends."""
-        if self._closed:
-            return
-        self._closed = True
-
-        def finish(_: object = None) -> None:
-            try:
-                if self._fd is not None:
-                    os.close(self._fd)
-            finally:
-                if then is not None:
-                    then()
-
-        pending = self._pending
-        if pending is not None and not pending.done():
-            pending.add_done_callback(finish)
-        else:
-            finish()
-
-
 class FileSystemStore:
     def __init__(
         self,
@@ -195,13 +148,17 @@ class FileSystemStore:
         min_free_space: int = 0,
         writes: concurrent.futures.Executor | None = None,
         waits: concurrent.futures.Executor | None = None,
+        lookups: concurrent.futures.Executor | None = None,
     ) -> None:
         """``writes`` runs file writes and renames: short jobs that hold the
         interpreter lock between syscalls, so one thread is best (more threads
         on a busy core fight the event loop for the lock and all go slower).
         ``waits`` runs calls that mostly wait outside the lock: fsync of files
         and directories, and reads that may go to the disk; many threads, so
-        concurrent uploads' fsyncs share the file system's journal commits."""
+        concurrent uploads' fsyncs share the file system's journal commits.
+        ``lookups`` runs the short calls of checks, downloads and deletes
+        (stat, open, unlink; in batches, see ``Offload``): threads of their
+        own, so that they never queue behind uploads' fsyncs."""
         self.root = Path(root)
         self._objects = self.root / "objects"
         self._objects_dir = str(self._objects)
@@ -214,6 +171,9 @@ class FileSystemStore:
         self._min_free = min_free_space
         self._writes = writes or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="uds-write")
         self._waits = waits or concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="uds-wait")
+        self._lookups = lookups or concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="uds-lookup")
+        self._offload = Offload(self._lookups)
+        self._info_lock = threading.Lock()  # pool threads fill and trim the info cache
 
     # -- start-up -------------------------------------------------------------
 
@@ -252,25 +212,18 @@ class FileSystemStore:
         st = os.statvfs(self.root)
         return st.f_bavail * st.f_frsize
 
-    def _recent_free_bytes(self) -> int:
-        now = time.monotonic()
-        if now - self._free_at > FREE_SPACE_MAX_AGE:
-            self._free_cache = self._free_bytes()
-            self._free_at = now
-        return self._free_cache
-
     def _ensure_room(self, more: int) -> None:
         if self._min_free and self._free_bytes() - more < self._min_free:
             raise StorageFull()
 
     def _open_blob(self, blob_id: str) -> tuple[int, BlobInfo]:
-        # O_NONBLOCK: this runs on the event loop, and opening a FIFO put in
-        # place of a blob would otherwise block the whole server. It changes
+        # In a pool thread. O_NONBLOCK: opening a FIFO put in place of a blob
+        # would otherwise hold the thread (and its batch) forever. It changes
         # nothing for a regular file, and anything else is refused below.
         try:
             fd = os.open(self._path(blob_id), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except (FileNotFoundError, NotADirectoryError):
-            self._info_cache.pop(blob_id, None)
+            self._forget(blob_id)
             raise BlobNotFound(blob_id) from None
         try:
             st = os.fstat(fd)
@@ -281,11 +234,15 @@ class FileSystemStore:
             os.close(fd)
             raise
 
+    def _forget(self, blob_id: str) -> None:
+        with self._info_lock:
+            self._info_cache.pop(blob_id, None)
+
     def _info(self, blob_id: str, st: os.stat_result, fd: int | None) -> BlobInfo:
         """The blob's info from the cache when the file is still the one that
         was parsed (same device, inode, size and mtime: committed blobs are
         never modified in place, only replaced or removed), else parsed from
-        ``fd`` (opened here when ``None``) and cached."""
+        ``fd`` (opened here when ``None``) and cached. In a pool thread."""
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         cached = self._info_cache.get(blob_id)
         if cached is not None and cached[0] == key:
@@ -295,20 +252,26 @@ class FileSystemStore:
             os.close(fd)
             return info
         info = _read_info(fd)
-        if len(self._info_cache) >= INFO_CACHE_SIZE:
-            del self._info_cache[next(iter(self._info_cache))]  # oldest first
-        self._info_cache[blob_id] = (key, info)
+        with self._info_lock:
+            while len(self._info_cache) >= INFO_CACHE_SIZE:
+                del self._info_cache[next(iter(self._info_cache))]  # oldest first
+            self._info_cache[blob_id] = (key, info)
         return info
 
     # -- the port -------------------------------------------------------------
 
     async def open_writer(self, blob_id: str, size_hint: int | None) -> FileBlobWriter:
-        # No syscall here (see _ThreadedFd): the free-space figure is at most
-        # FREE_SPACE_MAX_AGE old, and the temporary file is created by the
-        # writer's first job in the pool. Ids are unique, so is the name.
+        # No syscall on the loop: the free-space figure is at most
+        # FREE_SPACE_MAX_AGE old (refreshed in the pool), and the temporary
+        # file is created by the writer's first job in the pool. Ids are
+        # unique, so is the name.
         _check_id(blob_id)
-        if self._min_free and self._recent_free_bytes() - (size_hint or 0) < self._min_free:
-            raise StorageFull()
+        if self._min_free:
+            if time.monotonic() - self._free_at > FREE_SPACE_MAX_AGE:
+                self._free_cache = await self._offload.run(self._free_bytes)
+                self._free_at = time.monotonic()
+            if self._free_cache - (size_hint or 0) < self._min_free:
+                raise StorageFull()
         path = self._tmp / f"{blob_id}.part"
 
         def create() -> int:
@@ -319,23 +282,32 @@ class FileSystemStore:
                     raise StorageFull() from exc
                 raise
 
-        return FileBlobWriter(self, blob_id, path, _ThreadedFd(None, self._writes, create))
+        return FileBlobWriter(self, blob_id, path, ThreadedFd(None, self._writes, create))
 
     async def open_reader(self, blob_id: str) -> FileBlobReader:
-        fd, info = self._open_blob(blob_id)
-        return FileBlobReader(_ThreadedFd(fd, self._waits), info)
+        fd, info = await self._offload.run(self._open_blob, _check_id(blob_id), discard=_close_opened)
+        return FileBlobReader(ThreadedFd(fd, self._waits), info)
 
     async def stat(self, blob_id: str) -> BlobInfo:
-        # Runs on the event loop on purpose: one stat() of a cached inode
-        # takes a microsecond or two, a thread-pool round trip far more.
+        # Off the loop like every call that may wait for the disk, though a
+        # stat() of a cached inode takes a microsecond or two: the batches of
+        # Offload keep the thread round trip from costing /check its speed.
+        return await self._offload.run(self._stat, _check_id(blob_id))
+
+    async def delete(self, blob_id: str) -> None:
+        await self._offload.run(self._delete, _check_id(blob_id))
+
+    # -- run in a pool thread --------------------------------------------------
+
+    def _stat(self, blob_id: str) -> BlobInfo:
         try:
             st = os.stat(self._path(blob_id))
         except (FileNotFoundError, NotADirectoryError):
-            self._info_cache.pop(blob_id, None)
+            self._forget(blob_id)
             raise BlobNotFound(blob_id) from None
         return self._info(blob_id, st, None)
 
-    async def delete(self, blob_id: str) -> None:
+    def _delete(self, blob_id: str) -> None:
         try:
             os.unlink(self._path(blob_id))
         except FileNotFoundError:
@@ -358,6 +330,10 @@ class FileSystemStore:
         return shard
 
 
+def _close_opened(opened: tuple[int, BlobInfo]) -> None:
+    os.close(opened[0])
+
+
 def _fsync_dir(path: str | Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -370,7 +346,7 @@ class FileBlobWriter:
     """Buffers small chunks and writes ``WRITE_BUFFER``-sized blocks from a
     pool thread, so memory stays bounded and the loop never blocks on disk."""
 
-    def __init__(self, store: FileSystemStore, blob_id: str, tmp_path: Path, file: _ThreadedFd) -> None:
+    def __init__(self, store: FileSystemStore, blob_id: str, tmp_path: Path, file: ThreadedFd) -> None:
         self._store = store
         self._blob_id = blob_id
         self._tmp_path = tmp_path
@@ -492,7 +468,7 @@ class FileBlobWriter:
 
 
 class FileBlobReader:
-    def __init__(self, file: _ThreadedFd, info: BlobInfo) -> None:
+    def __init__(self, file: ThreadedFd, info: BlobInfo) -> None:
         self._file = file
         self._info = info
 

@@ -368,3 +368,59 @@ def test_a_commit_stopped_while_its_job_runs_publishes_nothing(
     asyncio.run(stat())
     assert list((tmp_path / "tmp").iterdir()) == []
     assert list((tmp_path / "objects").rglob("cancelled")) == []
+
+
+def test_no_file_system_call_runs_on_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A slow disk must stall one request, not the loop that serves everyone:
+    # every call that touches the store's files runs in a pool thread.
+    store = FileSystemStore(tmp_path / "s", min_free_space=1)
+    store.prepare()
+    root = str(tmp_path / "s")
+    ours: set[int] = set()  # descriptors of the store's files
+    on_loop: list[str] = []
+
+    def spy(name: str) -> None:
+        real = getattr(os, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            first = args[0] if args else None
+            mine = isinstance(first, int) and first in ours or str(first).startswith(root)
+            if mine and threading.current_thread() is threading.main_thread():
+                on_loop.append(name)
+            result = real(*args, **kwargs)
+            if name == "open" and mine:
+                ours.add(result)
+            return result
+
+        monkeypatch.setattr(os, name, call)
+
+    for name in ("open", "stat", "lstat", "fstat", "pread", "close", "unlink", "rename", "statvfs", "fsync",
+                 "writev", "mkdir"):
+        spy(name)
+
+    async def scenario() -> None:
+        writer = await store.open_writer("blob1", 10)
+        await writer.write(b"x" * (1 << 20))
+        await writer.commit({"name": "n"})
+        store._info_cache.clear()
+        assert (await store.stat("blob1")).size == 1 << 20  # parsed
+        assert (await store.stat("blob1")).size == 1 << 20  # from the cache
+        reader = await store.open_reader("blob1")
+        assert await reader.read_at(0, 3) == b"xxx"
+        reader.close()
+        with pytest.raises(BlobNotFound):
+            await store.open_reader("nothing")
+        await store.delete("blob1")
+        with pytest.raises(BlobNotFound):
+            await store.stat("blob1")
+        aborted = await store.open_writer("blob2", None)
+        await aborted.write(b"y" * (1 << 20))  # the temporary file exists now
+        await aborted.abort()
+        store._free_at = -1e9  # the free-space figure is out of date
+        await (await store.open_writer("blob3", None)).abort()
+
+    asyncio.run(scenario())
+    for pool in (store._writes, store._waits, store._lookups):
+        pool.shutdown(wait=True)
+    assert on_loop == []
+    assert list((tmp_path / "s" / "tmp").iterdir()) == []
