@@ -41,9 +41,12 @@ def _fork(index: int, child: Callable[[int], int]) -> int:
         os._exit(code)
 
 
-def run_workers(workers: int, child: Callable[[int], int]) -> int:
+def run_workers(workers: int, child: Callable[[int], int], on_exit: Callable[[int], object] | None = None) -> int:
     """Run ``child(index)`` in ``workers`` processes until a signal; returns
-    0 when every worker exited 0 after SIGTERM/SIGINT, 1 otherwise."""
+    0 when every worker exited 0 after SIGTERM/SIGINT, 1 otherwise.
+    ``on_exit(pid)`` runs in this process after each worker has exited (and
+    before it is replaced): the clean-up of what a crashed worker left; an
+    exception from it is logged and the supervision goes on."""
     stopping = False
 
     def forward(signum: int, _frame: FrameType | None) -> None:
@@ -71,6 +74,11 @@ def run_workers(workers: int, child: Callable[[int], int]) -> int:
                 continue
             index = running.pop(pid, -1)
             code = os.waitstatus_to_exitcode(status)
+            if on_exit is not None:
+                try:
+                    on_exit(pid)
+                except Exception:
+                    log.exception("clean-up after worker %d (pid %d) failed", index, pid)
             if stopping:
                 failed = failed or code != 0
                 continue

@@ -2,7 +2,8 @@
 
 Layout under the root directory::
 
-    tmp/<id>.<random>.part      uploads in progress (removed at start-up)
+    tmp/<id>.<pid>.part         uploads in progress in process <pid> (removed at
+                                start-up, or when that worker process dies)
     objects/<id[:2]>/<id>       committed blobs
 
 A committed blob is one file: the data, then the metadata as UTF-8 JSON, then
@@ -201,6 +202,32 @@ class FileSystemStore:
                 log.warning("could not remove leftover %s: %s", leftover, exc)
         return removed
 
+    def remove_uploads_of(self, pid: int) -> int:
+        """Delete the temporary files of the uploads process ``pid`` had in
+        progress, and return how many. For the supervisor of worker
+        processes, once it has reaped a worker: a worker killed by a signal
+        cannot clean up, and its partial uploads would otherwise stay until
+        the next start-up. Synchronous (no event loop runs there); safe only
+        for a pid that is no longer running."""
+        suffix = f".{pid}.part"  # ids have no dots: the suffix names one process
+        removed = 0
+        try:
+            entries = [entry.path for entry in os.scandir(self._tmp) if entry.name.endswith(suffix)]
+        except OSError as exc:
+            log.warning("could not list %s: %s", self._tmp, exc)
+            return 0
+        for path in entries:
+            try:
+                os.unlink(path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("could not remove %s: %s", path, exc)
+        if removed:
+            log.warning("worker pid %d: %d temporary file(s) removed", pid, removed)
+        return removed
+
     # -- helpers --------------------------------------------------------------
 
     def _path(self, blob_id: str) -> str:
@@ -272,7 +299,9 @@ class FileSystemStore:
                 self._free_at = time.monotonic()
             if self._free_cache - (size_hint or 0) < self._min_free:
                 raise StorageFull()
-        path = self._tmp / f"{blob_id}.part"
+        # The pid in the name tells a supervisor whose files a dead worker
+        # left (remove_uploads_of); getpid() never waits for anything.
+        path = self._tmp / f"{blob_id}.{os.getpid()}.part"
 
         def create() -> int:
             try:

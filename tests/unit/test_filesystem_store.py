@@ -45,6 +45,25 @@ def test_prepare_removes_leftover_temporary_files(tmp_path: Path) -> None:
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+def test_the_uploads_of_one_dead_process_are_removed(tmp_path: Path) -> None:
+    store = FileSystemStore(tmp_path)
+    store.prepare()
+    for name in ("a.123.part", "b.1234.part", "c.23.part", "d.123.part"):
+        (tmp_path / "tmp" / name).write_bytes(b"half an upload")
+
+    async def scenario() -> None:
+        writer = await store.open_writer("mine", None)
+        await writer.write(b"m" * (1 << 20))  # the temporary file exists now
+        assert [p.name for p in (tmp_path / "tmp").glob("mine.*")] == [f"mine.{os.getpid()}.part"]
+        await writer.abort()
+
+    asyncio.run(scenario())
+    assert store.remove_uploads_of(123) == 2
+    assert sorted(p.name for p in (tmp_path / "tmp").iterdir() if not p.name.startswith("mine")) == [
+        "b.1234.part", "c.23.part"]
+    assert store.remove_uploads_of(999_999) == 0
+
+
 def test_unusable_directory_is_reported(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
