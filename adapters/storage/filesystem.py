@@ -21,46 +21,34 @@ stall every connection): writes, fsyncs and reads run in thread pools, and
 the short calls of checks, downloads and deletes (stat, open, unlink) in
 batches, one thread round trip per turn of the loop (see ``threads.Offload``).
 Only the transport's ``sendfile`` of a reader's descriptor reads on the loop.
+
+The file format is in ``blobfile``, the writer and reader in ``handles``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import errno
-import json
 import logging
 import os
 import re
 import secrets
 import stat
-import struct
 import threading
 import time
 from pathlib import Path
-from typing import Mapping, Sequence
 
+from adapters.storage.blobfile import MAGIC, TRAILER, CorruptBlob, fsync_dir, read_info
+from adapters.storage.handles import FileBlobReader, FileBlobWriter, WriterAborted
 from adapters.storage.threads import Offload, ThreadedFd
 from ports.storage import BlobInfo, BlobNotFound, StorageFull
 
+__all__ = ["FileSystemStore", "StorageUnavailable", "FileBlobWriter", "FileBlobReader", "WriterAborted",
+           "CorruptBlob", "MAGIC", "TRAILER"]
+
 log = logging.getLogger("uds.storage")
 
-MAGIC = b"UDSBLOB1"
-TRAILER = struct.Struct(">8sQ")
-TAIL_READ = 4096  # one pread of the tail usually covers metadata and trailer
-WRITE_BUFFER = 1 << 20
-# Received pieces smaller than this are copied into a staging buffer, larger
-# ones are written as they are: a block then holds at most two pieces per
-# COALESCE_BELOW bytes, so one writev() takes it whatever the chunking, and
-# the bulk of a large upload is never copied.
-COALESCE_BELOW = 16 << 10
 FREE_SPACE_MAX_AGE = 0.25  # seconds a statvfs() result serves the up-front check of new uploads
-IOV_MAX = 1024  # POSIX minimum of the largest writev() vector
-MAX_METADATA = 1 << 20
-# With fsync, writeback of an upload is started every this many bytes, so that
-# the disk works while the body still arrives and the final fsync finds little
-# left to write (else the whole file waits in the page cache until the end).
-WRITEBACK_STEP = 8 << 20
 INFO_CACHE_SIZE = 4096  # parsed metadata of the most recently used blobs (a few hundred bytes each)
 SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}\Z")
 
@@ -69,75 +57,12 @@ class StorageUnavailable(Exception):
     """The storage directory cannot be used (missing, not writable, ...)."""
 
 
-class CorruptBlob(OSError):
-    """A file under objects/ that is not a valid committed blob."""
-
-
-class WriterAborted(Exception):
-    """A commit found its writer aborted meanwhile (by another task)."""
-
-
 def _check_id(blob_id: str) -> str:
     # Ids are validated by the domain; this is defence in depth so that no
     # caller can ever turn an id into a path outside the store.
     if not SAFE_ID.match(blob_id):
         raise BlobNotFound(blob_id)
     return blob_id
-
-
-def _write_all(fd: int, pieces: Sequence[bytes | bytearray]) -> None:
-    """Write every piece, in order, with as few ``writev`` calls as the
-    kernel allows (it may write less than asked: resume where it stopped).
-    Linear in the number of pieces: an index walks them, nothing is popped,
-    and only a piece written in part gets a view (of its remaining bytes)."""
-    left: list[bytes | bytearray | memoryview] = [p for p in pieces if p]
-    first = 0
-    done = 0  # bytes of left[first] already written
-    while first < len(left):
-        window = left[first:first + IOV_MAX]
-        if done:
-            window[0] = memoryview(left[first])[done:]
-        written = os.writev(fd, window) + done
-        while first < len(left) and written >= len(left[first]):
-            written -= len(left[first])
-            first += 1
-        done = written
-
-
-def _start_writeback(fd: int, offset: int, length: int) -> None:
-    """Start writing a range of a file to disk without waiting for it: on
-    Linux, ``POSIX_FADV_DONTNEED`` submits the range's dirty pages for
-    writeback (and drops pages of it that are already clean). Only a hint."""
-    fadvise = getattr(os, "posix_fadvise", None)
-    if fadvise is not None:
-        try:
-            fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
-        except OSError:  # pragma: no cover - a hint; fsync still makes it durable
-            pass
-
-
-def _read_info(fd: int) -> BlobInfo:
-    """Parse the trailer and metadata of an open blob file."""
-    file_size = os.fstat(fd).st_size
-    if file_size < TRAILER.size:
-        raise CorruptBlob("file too short for a trailer")
-    tail_start = max(0, file_size - TAIL_READ)
-    tail = os.pread(fd, file_size - tail_start, tail_start)
-    magic, meta_len = TRAILER.unpack(tail[-TRAILER.size:])
-    if magic != MAGIC or meta_len > MAX_METADATA or meta_len + TRAILER.size > file_size:
-        raise CorruptBlob("bad trailer")
-    data_size = file_size - TRAILER.size - meta_len
-    if meta_len + TRAILER.size <= len(tail):
-        raw = tail[len(tail) - TRAILER.size - meta_len:len(tail) - TRAILER.size]
-    else:
-        raw = os.pread(fd, meta_len, data_size)
-    try:
-        metadata = json.loads(raw)
-    except ValueError as exc:
-        raise CorruptBlob("bad metadata") from exc
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise CorruptBlob("bad metadata")
-    return BlobInfo(size=data_size, metadata=metadata)
 
 
 class FileSystemStore:
@@ -278,7 +203,7 @@ class FileSystemStore:
             fd, info = self._open_blob(blob_id)
             os.close(fd)
             return info
-        info = _read_info(fd)
+        info = read_info(fd)
         with self._info_lock:
             while len(self._info_cache) >= INFO_CACHE_SIZE:
                 del self._info_cache[next(iter(self._info_cache))]  # oldest first
@@ -354,7 +279,7 @@ class FileSystemStore:
             except FileExistsError:
                 pass
             if self._fsync:
-                _fsync_dir(self._objects_dir)
+                fsync_dir(self._objects_dir)
             self._shards.add(blob_id[:2])
         return shard
 
@@ -363,156 +288,3 @@ def _close_opened(opened: tuple[int, BlobInfo]) -> None:
     os.close(opened[0])
 
 
-def _fsync_dir(path: str | Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class FileBlobWriter:
-    """Buffers small chunks and writes ``WRITE_BUFFER``-sized blocks from a
-    pool thread, so memory stays bounded and the loop never blocks on disk."""
-
-    def __init__(self, store: FileSystemStore, blob_id: str, tmp_path: Path, file: ThreadedFd) -> None:
-        self._store = store
-        self._blob_id = blob_id
-        self._tmp_path = tmp_path
-        self._file = file
-        # Large received pieces are kept as they are (no copy), runs of small
-        # ones are joined in a staging buffer (see COALESCE_BELOW); a block is
-        # written with one writev.
-        self._pieces: list[bytes | bytearray] = []
-        self._staging: bytearray | None = None  # the last piece, when small ones are joined in it
-        self._pending = 0
-        self._done = False
-        self._final_path = store._path(blob_id)
-        self._aborted = False  # set by abort(); the publishing job checks it right before the rename
-        self._published = False  # the rename happened (pool thread; read by _discard after the job ended)
-        self._written = 0  # bytes in the file (pool thread only)
-        self._written_back = 0  # bytes whose writeback has been started (pool thread only)
-
-    async def write(self, chunk: bytes) -> None:
-        if self._done:
-            raise ValueError("writer is closed")
-        if len(chunk) >= COALESCE_BELOW:
-            self._pieces.append(chunk)
-            self._staging = None
-        elif self._staging is not None:
-            self._staging += chunk
-        else:
-            self._staging = bytearray(chunk)
-            self._pieces.append(self._staging)
-        self._pending += len(chunk)
-        if self._pending >= WRITE_BUFFER:
-            await self._file.run(self._write_block, self._take_block())
-
-    def _take_block(self) -> list[bytes | bytearray]:
-        """The pieces received so far, handed over: none of them is changed
-        after this (the pool thread writes them while new ones arrive)."""
-        block, self._pieces, self._staging, self._pending = self._pieces, [], None, 0
-        return block
-
-    def _write_block(self, block: list[bytes | bytearray]) -> None:
-        size = sum(len(p) for p in block)
-        self._store._ensure_room(size)
-        try:
-            _write_all(self._file.fd, block)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFull() from exc
-            raise
-        self._written += size
-        if self._store._fsync and self._written - self._written_back >= WRITEBACK_STEP:
-            _start_writeback(self._file.fd, self._written_back, self._written - self._written_back)
-            self._written_back = self._written
-
-    def _finish(self, block: list[bytes | bytearray], metadata: Mapping[str, str]) -> None:
-        meta = json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":")).encode()
-        self._write_block([*block, meta, TRAILER.pack(MAGIC, len(meta))])
-        if not self._store._fsync:
-            self._publish()
-
-    def _sync_and_publish(self) -> None:
-        os.fsync(self._file.fd)
-        self._publish()
-
-    def _publish(self) -> None:
-        """Rename the temporary file into place (in a pool thread), unless
-        the writer was aborted meanwhile: then raise ``WriterAborted``.
-
-        An abort can land between the check and the rename; no lock closes
-        that gap (one held by the event loop would wait for a rename on a
-        slow disk). ``_published`` records that the rename happened instead,
-        and ``_discard``, which runs only once this job has ended, removes
-        the blob again: after ``abort`` the blob is never left visible."""
-        shard = self._store._ensure_shard(self._blob_id)
-        if self._aborted:
-            raise WriterAborted(self._blob_id)
-        os.rename(self._tmp_path, self._final_path)
-        self._published = True
-        if self._store._fsync:
-            _fsync_dir(shard)
-
-    async def commit(self, metadata: Mapping[str, str]) -> None:
-        """Write what is left and the metadata (one job in the write pool),
-        then, with fsync, fsync the file, rename it into place and fsync the
-        directory (one job in the wait pool); without, rename in the first.
-        Cancelled or failed at any point, it leaves nothing visible (see
-        ``_publish``)."""
-        if self._done:
-            raise ValueError("writer is closed")
-        block = self._take_block()
-        try:
-            await self._file.run(self._finish, block, metadata)
-            if self._store._fsync:
-                await self._file.run(self._sync_and_publish, executor=self._store._waits)
-            if self._aborted:  # by another task, after the rename: _discard removes the blob
-                raise WriterAborted(self._blob_id)
-        except BaseException:
-            await self.abort()
-            raise
-        self._done = True
-        self._file.close()
-
-    async def abort(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        self._aborted = True
-        self._take_block()
-        self._file.close(then=self._discard)
-
-    def _discard(self) -> None:
-        """Once the writer's last job has ended: remove the temporary file,
-        and the blob if that job published it before it saw the abort."""
-        for path in (self._tmp_path, self._final_path) if self._published else (self._tmp_path,):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                log.warning("could not remove %s: %s", path, exc)
-
-
-class FileBlobReader:
-    def __init__(self, file: ThreadedFd, info: BlobInfo) -> None:
-        self._file = file
-        self._info = info
-
-    @property
-    def info(self) -> BlobInfo:
-        return self._info
-
-    async def read_at(self, offset: int, size: int) -> bytes:
-        size = max(0, min(size, self._info.size - offset))
-        if size == 0:
-            return b""
-        return await self._file.run(os.pread, self._file.fd, size, offset)
-
-    def fileno(self) -> int | None:
-        return self._file.fd
-
-    def close(self) -> None:
-        self._file.close()

@@ -231,7 +231,7 @@ def test_metadata_cache_never_serves_a_stale_or_removed_blob(tmp_path: Path, mon
 
 
 def test_write_all_resumes_after_short_writev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import adapters.storage.filesystem as filesystem
+    from adapters.storage.blobfile import write_all
 
     real_writev = os.writev
     calls: list[int] = []
@@ -247,7 +247,7 @@ def test_write_all_resumes_after_short_writev(tmp_path: Path, monkeypatch: pytes
     path = tmp_path / "out"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT)
     try:
-        filesystem._write_all(fd, pieces)
+        write_all(fd, pieces)
     finally:
         os.close(fd)
     assert path.read_bytes() == b"".join(pieces)
@@ -257,10 +257,10 @@ def test_write_all_resumes_after_short_writev(tmp_path: Path, monkeypatch: pytes
 @pytest.mark.parametrize("fsync", [True, False])
 def test_writeback_starts_every_step_while_the_body_arrives(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool) -> None:
-    import adapters.storage.filesystem as filesystem
+    import adapters.storage.handles as handles
 
     hints: list[tuple[int, int, int]] = []
-    monkeypatch.setattr(filesystem, "WRITEBACK_STEP", 3 << 20)
+    monkeypatch.setattr(handles, "WRITEBACK_STEP", 3 << 20)
     monkeypatch.setattr(os, "posix_fadvise", lambda fd, offset, length, advice: hints.append((offset, length, advice)))
     store = FileSystemStore(tmp_path, fsync=fsync)
     store.prepare()
@@ -310,7 +310,7 @@ def test_tiny_pieces_are_joined_into_few_writes(tmp_path: Path, monkeypatch: pyt
 
 
 def test_write_all_is_linear_in_the_number_of_pieces(tmp_path: Path) -> None:
-    import adapters.storage.filesystem as filesystem
+    from adapters.storage.blobfile import write_all
 
     def best_time(count: int) -> float:
         pieces = [b"XY"] * count
@@ -319,7 +319,7 @@ def test_write_all_is_linear_in_the_number_of_pieces(tmp_path: Path) -> None:
             fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             try:
                 start = time.perf_counter()
-                filesystem._write_all(fd, pieces)
+                write_all(fd, pieces)
                 best = min(best, time.perf_counter() - start)
             finally:
                 os.close(fd)
@@ -327,7 +327,7 @@ def test_write_all_is_linear_in_the_number_of_pieces(tmp_path: Path) -> None:
         return best
 
     small, large = best_time(65_500), best_time(262_000)
-    print(f"_write_all: {small:.3f} s for 65,500 pieces, {large:.3f} s for 262,000")
+    print(f"write_all: {small:.3f} s for 65,500 pieces, {large:.3f} s for 262,000")
     assert large / small < 8, (small, large)  # linear: about 4; quadratic: about 16
 
 
