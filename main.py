@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     lifecycle.info("listening on %s with %d workers", listening_url(sock), config.workers)
-    code = run_workers(config.workers, worker)
+    code = run_workers(config.workers, worker, on_exit=store.remove_uploads_of)
     lifecycle.info("stopped")
     return code
 

@@ -39,10 +39,15 @@ class BlobWriter(Protocol):
 
     async def commit(self, metadata: Mapping[str, str]) -> None:
         """Make the blob durable and visible under its id, atomically with
-        ``metadata``. On error nothing is visible and the writer is aborted."""
+        ``metadata``. On error nothing is visible and the writer is aborted;
+        likewise when the calling task is cancelled, or the writer aborted,
+        while the commit runs: a commit either returns with the blob visible
+        or raises with nothing visible, never a published blob after a raise."""
 
     async def abort(self) -> None:
-        """Discard everything written. Never raises; safe to call twice."""
+        """Discard everything written. Never raises; safe to call twice. May
+        return before the disk is cleaned (a job still running finishes
+        first), but nothing of this writer becomes or stays visible."""
 
 
 class BlobReader(Protocol):
@@ -67,7 +72,13 @@ class BlobReader(Protocol):
 
 
 class Storage(Protocol):
-    """A blob store keyed by ids the caller makes (see the links port)."""
+    """A blob store keyed by ids the caller makes (see the links port).
+
+    The methods of the store, its writers and readers are called on the
+    event loop and must never block it on the disk or the network: a store
+    runs such calls elsewhere (the filesystem store: in thread pools) and
+    only awaits them. ``BlobReader.close`` and ``BlobWriter.abort`` may
+    finish their clean-up in the background."""
 
     async def open_writer(self, blob_id: str, size_hint: int | None) -> BlobWriter:
         """Start a new blob. ``size_hint`` is the expected size when known,

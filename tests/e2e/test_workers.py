@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import Service, ServiceFactory
+from tests.e2e.faults import tmp_files, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -70,3 +72,30 @@ def test_total_rate_is_split_between_workers(make_service: ServiceFactory) -> No
     elapsed = time.monotonic() - start
     expected = (600_000 - 65_536) / 200_000
     assert 0.75 * expected <= elapsed <= 1.4 * expected, (elapsed, expected)
+
+
+def holder_of(path: Path, pids: set[int]) -> int:
+    """The one process of ``pids`` that has ``path`` open."""
+    holders = {pid for pid in pids for fd in Path(f"/proc/{pid}/fd").iterdir()
+               if os.readlink(fd) == str(path)}
+    assert len(holders) == 1, (path, holders)
+    return holders.pop()
+
+
+def test_a_crashed_workers_partial_upload_is_removed_by_the_supervisor(make_service: ServiceFactory) -> None:
+    service = make_service("--workers", "2")
+    workers = wait_for_children(service, 2)
+    with socket.create_connection((service.host, service.port), timeout=10) as upload:
+        # More than the store's first write block (1 MiB), so that the
+        # temporary file exists; then the upload stalls, unfinished.
+        upload.sendall(b"POST /upload/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       + b"%x\r\n" % (1 << 20) + os.urandom(1 << 20) + b"\r\n"
+                       + b"10000\r\n" + os.urandom(1 << 16) + b"\r\n")
+        wait_until(lambda: len(tmp_files(service.storage)) == 1, 10, "the upload's temporary file exists")
+        partial = tmp_files(service.storage)[0].resolve()
+        victim = holder_of(partial, workers)
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: tmp_files(service.storage) == [], 5, f"the supervisor removed {partial.name}")
+    assert f"worker pid {victim}: 1 temporary file(s) removed" in service.log(), service.log()
+    wait_for_children(service, 2, exclude={victim})
+    assert service.upload(b"still serving")["size"] == 13

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -39,6 +43,25 @@ def test_prepare_removes_leftover_temporary_files(tmp_path: Path) -> None:
     store = FileSystemStore(tmp_path)
     assert store.prepare() == 1
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_the_uploads_of_one_dead_process_are_removed(tmp_path: Path) -> None:
+    store = FileSystemStore(tmp_path)
+    store.prepare()
+    for name in ("a.123.part", "b.1234.part", "c.23.part", "d.123.part"):
+        (tmp_path / "tmp" / name).write_bytes(b"half an upload")
+
+    async def scenario() -> None:
+        writer = await store.open_writer("mine", None)
+        await writer.write(b"m" * (1 << 20))  # the temporary file exists now
+        assert [p.name for p in (tmp_path / "tmp").glob("mine.*")] == [f"mine.{os.getpid()}.part"]
+        await writer.abort()
+
+    asyncio.run(scenario())
+    assert store.remove_uploads_of(123) == 2
+    assert sorted(p.name for p in (tmp_path / "tmp").iterdir() if not p.name.startswith("mine")) == [
+        "b.1234.part", "c.23.part"]
+    assert store.remove_uploads_of(999_999) == 0
 
 
 def test_unusable_directory_is_reported(tmp_path: Path) -> None:
@@ -133,24 +156,38 @@ def test_reader_exposes_a_descriptor_for_sendfile(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_abort_while_a_write_is_in_flight_closes_after_it(tmp_path: Path) -> None:
-    store = FileSystemStore(tmp_path)
+def test_abort_while_a_write_is_in_flight_closes_after_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The write is held in its pool thread until the test releases it, then
+    # the test waits for the pools themselves to finish (no polling).
+    real_writev = os.writev
+    writing, release = threading.Event(), threading.Event()
+
+    def held_writev(fd: int, buffers: list[bytes]) -> int:
+        writing.set()
+        assert release.wait(10)
+        return real_writev(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", held_writev)
+    writes, waits = ThreadPoolExecutor(1), ThreadPoolExecutor(4)
+    store = FileSystemStore(tmp_path, writes=writes, waits=waits)
     store.prepare()
 
     async def scenario() -> None:
         writer = await store.open_writer("race", None)
         task = asyncio.ensure_future(writer.write(b"x" * (4 << 20)))
-        await asyncio.sleep(0)
+        assert await asyncio.get_running_loop().run_in_executor(None, writing.wait, 10)
         task.cancel()
         await writer.abort()
         with pytest.raises(asyncio.CancelledError):
             await task
-        for _ in range(100):
-            if not list((tmp_path / "tmp").iterdir()):
-                break
-            await asyncio.sleep(0.01)
 
-    asyncio.run(scenario())
+    try:
+        asyncio.run(scenario())
+        assert len(list((tmp_path / "tmp").iterdir())) == 1  # still being written: closed after the write
+    finally:
+        release.set()
+        writes.shutdown(wait=True)
+        waits.shutdown(wait=True)
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
@@ -194,7 +231,7 @@ def test_metadata_cache_never_serves_a_stale_or_removed_blob(tmp_path: Path, mon
 
 
 def test_write_all_resumes_after_short_writev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import adapters.storage.filesystem as filesystem
+    from adapters.storage.blobfile import write_all
 
     real_writev = os.writev
     calls: list[int] = []
@@ -210,7 +247,7 @@ def test_write_all_resumes_after_short_writev(tmp_path: Path, monkeypatch: pytes
     path = tmp_path / "out"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT)
     try:
-        filesystem._write_all(fd, pieces)
+        write_all(fd, pieces)
     finally:
         os.close(fd)
     assert path.read_bytes() == b"".join(pieces)
@@ -220,10 +257,10 @@ def test_write_all_resumes_after_short_writev(tmp_path: Path, monkeypatch: pytes
 @pytest.mark.parametrize("fsync", [True, False])
 def test_writeback_starts_every_step_while_the_body_arrives(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool) -> None:
-    import adapters.storage.filesystem as filesystem
+    import adapters.storage.handles as handles
 
     hints: list[tuple[int, int, int]] = []
-    monkeypatch.setattr(filesystem, "WRITEBACK_STEP", 3 << 20)
+    monkeypatch.setattr(handles, "WRITEBACK_STEP", 3 << 20)
     monkeypatch.setattr(os, "posix_fadvise", lambda fd, offset, length, advice: hints.append((offset, length, advice)))
     store = FileSystemStore(tmp_path, fsync=fsync)
     store.prepare()
@@ -241,3 +278,168 @@ def test_writeback_starts_every_step_while_the_body_arrives(
     else:  # without fsync, writeback is the kernel's business
         assert hints == []
     assert (tmp_path / "objects" / "ab" / "abcdef").read_bytes().startswith(block * 7)
+
+
+def test_tiny_pieces_are_joined_into_few_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A chunked upload of 2-byte chunks hands the writer one piece per chunk:
+    # they must not reach the (shared, single) write thread as 262,000 pieces.
+    real_writev = os.writev
+    calls: list[int] = []
+
+    def counting_writev(fd: int, buffers: list[memoryview]) -> int:
+        calls.append(len(buffers))
+        return real_writev(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", counting_writev)
+    store = FileSystemStore(tmp_path, fsync=False)
+    store.prepare()
+    big = os.urandom(100_000)
+
+    async def scenario() -> None:
+        writer = await store.open_writer("tiny", None)
+        for _ in range(262_000):
+            await writer.write(b"XY")
+        await writer.write(big)  # a large piece between small ones is kept as it is
+        await writer.write(b"Z")
+        await writer.commit({"name": "n"})
+
+    asyncio.run(scenario())
+    assert len(calls) <= 2 and max(calls) <= 8, calls
+    raw = (tmp_path / "objects" / "ti" / "tiny").read_bytes()
+    assert raw.startswith(b"XY" * 262_000 + big + b"Z")
+
+
+def test_write_all_is_linear_in_the_number_of_pieces(tmp_path: Path) -> None:
+    from adapters.storage.blobfile import write_all
+
+    def best_time(count: int) -> float:
+        pieces = [b"XY"] * count
+        best = float("inf")
+        for _ in range(3):
+            fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            try:
+                start = time.perf_counter()
+                write_all(fd, pieces)
+                best = min(best, time.perf_counter() - start)
+            finally:
+                os.close(fd)
+        assert (tmp_path / "out").stat().st_size == 2 * count
+        return best
+
+    small, large = best_time(65_500), best_time(262_000)
+    print(f"write_all: {small:.3f} s for 65,500 pieces, {large:.3f} s for 262,000")
+    assert large / small < 8, (small, large)  # linear: about 4; quadratic: about 16
+
+
+@pytest.mark.parametrize("stop", ["cancel", "abort"])
+@pytest.mark.parametrize("fsync", [True, False])
+def test_a_commit_stopped_while_its_job_runs_publishes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool, stop: str) -> None:
+    # The shutdown timeout cancels the task of an upload whose commit job is
+    # running in a pool thread (or another task aborts the writer): the job
+    # must not publish the blob once the writer is aborted, or must take it
+    # back, and the commit must not report success.
+    real_fsync, real_rename = os.fsync, os.rename
+    entered, release = threading.Event(), threading.Event()
+
+    def held(real: Callable[..., None]) -> Callable[..., None]:
+        def call(*args: Any) -> None:
+            entered.set()
+            assert release.wait(10)
+            real(*args)
+        return call
+
+    if fsync:  # held in the fsync before the rename
+        monkeypatch.setattr(os, "fsync", held(real_fsync))
+    else:  # no fsync: held in the rename itself, the commit's last step
+        monkeypatch.setattr(os, "rename", held(real_rename))
+    writes, waits = ThreadPoolExecutor(1), ThreadPoolExecutor(4)
+    store = FileSystemStore(tmp_path, fsync=fsync, writes=writes, waits=waits)
+    store.prepare()
+
+    async def scenario() -> None:
+        writer = await store.open_writer("cancelled", None)
+        await writer.write(b"data")
+        task = asyncio.ensure_future(writer.commit({"name": "n"}))
+        assert await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
+        if stop == "cancel":
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        else:
+            await writer.abort()
+            release.set()
+            with pytest.raises(Exception):
+                await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+        writes.shutdown(wait=True)
+        waits.shutdown(wait=True)
+
+    async def stat() -> None:
+        with pytest.raises(BlobNotFound):
+            await store.stat("cancelled")
+
+    store = FileSystemStore(tmp_path, fsync=fsync)
+    asyncio.run(stat())
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert list((tmp_path / "objects").rglob("cancelled")) == []
+
+
+def test_no_file_system_call_runs_on_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A slow disk must stall one request, not the loop that serves everyone:
+    # every call that touches the store's files runs in a pool thread.
+    store = FileSystemStore(tmp_path / "s", min_free_space=1)
+    store.prepare()
+    root = str(tmp_path / "s")
+    ours: set[int] = set()  # descriptors of the store's files
+    on_loop: list[str] = []
+
+    def spy(name: str) -> None:
+        real = getattr(os, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            first = args[0] if args else None
+            mine = isinstance(first, int) and first in ours or str(first).startswith(root)
+            if mine and threading.current_thread() is threading.main_thread():
+                on_loop.append(name)
+            result = real(*args, **kwargs)
+            if name == "open" and mine:
+                ours.add(result)
+            return result
+
+        monkeypatch.setattr(os, name, call)
+
+    for name in ("open", "stat", "lstat", "fstat", "pread", "close", "unlink", "rename", "statvfs", "fsync",
+                 "writev", "mkdir"):
+        spy(name)
+
+    async def scenario() -> None:
+        writer = await store.open_writer("blob1", 10)
+        await writer.write(b"x" * (1 << 20))
+        await writer.commit({"name": "n"})
+        store._info_cache.clear()
+        assert (await store.stat("blob1")).size == 1 << 20  # parsed
+        assert (await store.stat("blob1")).size == 1 << 20  # from the cache
+        reader = await store.open_reader("blob1")
+        assert await reader.read_at(0, 3) == b"xxx"
+        reader.close()
+        with pytest.raises(BlobNotFound):
+            await store.open_reader("nothing")
+        await store.delete("blob1")
+        with pytest.raises(BlobNotFound):
+            await store.stat("blob1")
+        aborted = await store.open_writer("blob2", None)
+        await aborted.write(b"y" * (1 << 20))  # the temporary file exists now
+        await aborted.abort()
+        store._free_at = -1e9  # the free-space figure is out of date
+        await (await store.open_writer("blob3", None)).abort()
+
+    asyncio.run(scenario())
+    for pool in (store._writes, store._waits, store._lookups):
+        pool.shutdown(wait=True)
+    assert on_loop == []
+    assert list((tmp_path / "s" / "tmp").iterdir()) == []
