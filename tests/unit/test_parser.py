@@ -127,6 +127,20 @@ def test_data_events_respect_max_data() -> None:
     assert sizes == [3, 3, 3, 1] and event is END_OF_MESSAGE
 
 
+def test_consecutive_received_chunks_come_out_as_one_data_event_up_to_max_data() -> None:
+    # 2-byte chunks: one event per chunk made a body of tiny chunks cost one
+    # event loop pass per 2 bytes, holding the loop from other connections.
+    parser = RequestParser()
+    parser.feed(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + b"2\r\nXY\r\n" * 1000)
+    assert isinstance(parser.next_event(), Request)
+    sizes = []
+    while isinstance(event := parser.next_event(1500), Data):
+        sizes.append(len(event.data))
+    assert sizes == [1500, 500] and event is NEED_DATA
+    parser.feed(b"0\r\n\r\n")
+    assert parser.next_event() is END_OF_MESSAGE
+
+
 def test_keep_alive_rules() -> None:
     def request(raw: bytes) -> Request:
         [req, _] = parse([raw])
