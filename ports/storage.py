@@ -10,7 +10,7 @@ separate protocols that a store may also implement, not as methods here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Protocol
+from typing import Mapping, Protocol, runtime_checkable
 
 
 class BlobNotFound(Exception):
@@ -62,17 +62,12 @@ class BlobReader(Protocol):
     async def read_at(self, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes from ``offset``; fewer only at the end."""
 
-    def fileno(self) -> int | None:
-        """A file descriptor positioned-independently readable from offset 0
-        to ``info.size``, for zero-copy ``sendfile``; ``None`` when the store
-        has no such descriptor (a network store)."""
-
     def close(self) -> None:
         """Release the reader. Safe to call twice."""
 
 
 class Storage(Protocol):
-    """A blob store keyed by ids the caller makes (see the links port).
+    """A blob store keyed by ids the caller makes (see the id port).
 
     The methods of the store, its writers and readers are called on the
     event loop and must never block it on the disk or the network: a store
@@ -94,3 +89,31 @@ class Storage(Protocol):
     async def delete(self, blob_id: str) -> None:
         """Remove a committed blob, or raise ``BlobNotFound``. Open readers
         keep working until closed."""
+
+
+# -- capabilities --------------------------------------------------------------------
+# What only some stores can do, tusd-style: a feature that needs one checks
+# for it where the service is composed (``isinstance(store, Listing)``) or
+# where it is used (``isinstance(reader, SendfileSource)``), instead of every
+# store growing one fat interface. The mutable metadata of a file (download
+# counts, expiry, deletion) is not the blob store's: see ``ports/ledger.py``.
+
+
+@runtime_checkable
+class SendfileSource(Protocol):
+    """A reader backed by a local file descriptor, for zero-copy sends."""
+
+    def fileno(self) -> int:
+        """A descriptor readable by position from offset 0 to ``info.size``
+        (``os.sendfile``), owned by the reader: valid until it is closed."""
+
+
+@runtime_checkable
+class Listing(Protocol):
+    """A store that can enumerate its committed blobs (for a janitor that
+    looks for blobs nothing refers to any more)."""
+
+    async def list_ids(self, after: str, limit: int) -> list[str]:
+        """Up to ``limit`` ids of committed blobs, in ascending order, each
+        greater than ``after`` ("" for the first page). A scan: never on a
+        request's path."""

@@ -47,6 +47,9 @@ class MemoryStore:
         if self.blobs.pop(blob_id, None) is None:
             raise BlobNotFound(blob_id)
 
+    async def list_ids(self, after: str, limit: int) -> list[str]:
+        return sorted(blob_id for blob_id in self.blobs if blob_id > after)[:limit]
+
 
 class MemoryWriter:
     def __init__(self, store: MemoryStore, blob_id: str) -> None:
@@ -89,9 +92,6 @@ class MemoryReader:
 
     async def read_at(self, offset: int, size: int) -> bytes:
         return self._data[offset:offset + size]
-
-    def fileno(self) -> int | None:
-        return None
 
     def close(self) -> None:
         self.closed = True

@@ -22,7 +22,7 @@ import termios
 from typing import Callable
 
 from adapters.http.deadlines import Deadline, StallTimeout
-from ports.storage import BlobReader
+from ports.storage import BlobReader, SendfileSource
 
 # Linux's SIOCOUTQ: bytes in a socket's send queue, not yet acknowledged by the peer.
 SIOCOUTQ: int | None = termios.TIOCOUTQ if sys.platform.startswith("linux") else None
@@ -181,14 +181,14 @@ class Sender:
         gone, one call per writable event, each sending what the socket
         buffer takes. The event loop refuses to watch a descriptor a
         transport owns, so it watches a duplicate of the socket's."""
-        fd = reader.fileno()
         sock = self._transport.get_extra_info("socket")
-        if fd is None or sock is None:
+        if not isinstance(reader, SendfileSource) or sock is None:
             await self._send_by_reading(reader, offset, count, sent)
             return
         await self._flush()
         self.check_open()
         loop = self._loop
+        fd = reader.fileno()
         out = os.dup(sock.fileno())
         try:
             last_progress = loop.time()

@@ -27,6 +27,7 @@ The file format is in ``blobfile``, the writer and reader in ``handles``.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import errno
 import logging
@@ -164,7 +165,25 @@ class FileSystemStore:
         st = os.statvfs(self.root)
         return st.f_bavail * st.f_frsize
 
-    def _ensure_room(self, more: int) -> None:
+    # -- what the writer may use (its ``BlobHome``) ------------------------------
+
+    @property
+    def durable(self) -> bool:
+        """Commits are fsynced (``fsync=True``)."""
+        return self._fsync
+
+    @property
+    def wait_pool(self) -> concurrent.futures.Executor:
+        """The pool for calls that mostly wait outside the interpreter lock (fsync)."""
+        return self._waits
+
+    def final_path(self, blob_id: str) -> str:
+        """Where the committed blob ``blob_id`` lives."""
+        return self._path(blob_id)
+
+    def ensure_room(self, more: int) -> None:
+        """Raise ``StorageFull`` if ``more`` bytes would cross the free-space
+        floor. In a pool thread (statvfs)."""
         if self._min_free and self._free_bytes() - more < self._min_free:
             raise StorageFull()
 
@@ -251,7 +270,23 @@ class FileSystemStore:
     async def delete(self, blob_id: str) -> None:
         await self._offload.run(self._delete, _check_id(blob_id))
 
+    async def list_ids(self, after: str, limit: int) -> list[str]:
+        """The ``Listing`` capability: a scan of ``objects/`` in a pool thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._waits, self._list_ids, after, limit)
+
     # -- run in a pool thread --------------------------------------------------
+
+    def _list_ids(self, after: str, limit: int) -> list[str]:
+        ids: list[str] = []
+        shards = sorted(entry.name for entry in os.scandir(self._objects_dir) if entry.is_dir())
+        for shard in shards:
+            if shard < after[:2] or len(ids) >= limit:
+                continue
+            names = sorted(name for name in os.listdir(f"{self._objects_dir}/{shard}")
+                           if name > after and name[:2] == shard and SAFE_ID.match(name))
+            ids.extend(names[:limit - len(ids)])
+        return ids
 
     def _stat(self, blob_id: str) -> BlobInfo:
         try:
@@ -267,11 +302,9 @@ class FileSystemStore:
         except FileNotFoundError:
             raise BlobNotFound(blob_id) from None
 
-    # -- used by the writer (in a pool thread) ---------------------------------
-
-    def _ensure_shard(self, blob_id: str) -> str:
+    def ensure_shard(self, blob_id: str) -> str:
         """The shard directory of ``blob_id``, created (and, with fsync, its
-        entry made durable) when not known to exist."""
+        entry made durable) when not known to exist. In a pool thread."""
         shard = f"{self._objects_dir}/{blob_id[:2]}"
         if blob_id[:2] not in self._shards:  # known shards cost no stat() per upload
             try:

@@ -5,18 +5,15 @@ store's thread pools (see ``threads.ThreadedFd``)."""
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
+import concurrent.futures
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping, Protocol
 
-from adapters.storage.blobfile import MAGIC, TRAILER, fsync_dir, start_writeback, write_all
+from adapters.storage.blobfile import encode_tail, fsync_dir, start_writeback, write_all
 from adapters.storage.threads import ThreadedFd
 from ports.storage import BlobInfo, StorageFull
-
-if TYPE_CHECKING:
-    from adapters.storage.filesystem import FileSystemStore
 
 log = logging.getLogger("uds.storage")
 
@@ -36,11 +33,27 @@ class WriterAborted(Exception):
     """A commit found its writer aborted meanwhile (by another task)."""
 
 
+class BlobHome(Protocol):
+    """What a writer needs of its store (``FileSystemStore`` is one)."""
+
+    @property
+    def durable(self) -> bool: ...
+
+    @property
+    def wait_pool(self) -> concurrent.futures.Executor: ...
+
+    def final_path(self, blob_id: str) -> str: ...
+
+    def ensure_room(self, more: int) -> None: ...
+
+    def ensure_shard(self, blob_id: str) -> str: ...
+
+
 class FileBlobWriter:
     """Buffers small chunks and writes ``WRITE_BUFFER``-sized blocks from a
     pool thread, so memory stays bounded and the loop never blocks on disk."""
 
-    def __init__(self, store: FileSystemStore, blob_id: str, tmp_path: Path, file: ThreadedFd) -> None:
+    def __init__(self, store: BlobHome, blob_id: str, tmp_path: Path, file: ThreadedFd) -> None:
         self._store = store
         self._blob_id = blob_id
         self._tmp_path = tmp_path
@@ -52,7 +65,7 @@ class FileBlobWriter:
         self._staging: bytearray | None = None  # the last piece, when small ones are joined in it
         self._pending = 0
         self._done = False
-        self._final_path = store._path(blob_id)
+        self._final_path = store.final_path(blob_id)
         self._aborted = False  # set by abort(); the publishing job checks it right before the rename
         self._published = False  # the rename happened (pool thread; read by _discard after the job ended)
         self._written = 0  # bytes in the file (pool thread only)
@@ -81,7 +94,7 @@ class FileBlobWriter:
 
     def _write_block(self, block: list[bytes | bytearray]) -> None:
         size = sum(len(p) for p in block)
-        self._store._ensure_room(size)
+        self._store.ensure_room(size)
         try:
             write_all(self._file.fd, block)
         except OSError as exc:
@@ -89,14 +102,13 @@ class FileBlobWriter:
                 raise StorageFull() from exc
             raise
         self._written += size
-        if self._store._fsync and self._written - self._written_back >= WRITEBACK_STEP:
+        if self._store.durable and self._written - self._written_back >= WRITEBACK_STEP:
             start_writeback(self._file.fd, self._written_back, self._written - self._written_back)
             self._written_back = self._written
 
     def _finish(self, block: list[bytes | bytearray], metadata: Mapping[str, str]) -> None:
-        meta = json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":")).encode()
-        self._write_block([*block, meta, TRAILER.pack(MAGIC, len(meta))])
-        if not self._store._fsync:
+        self._write_block([*block, encode_tail(metadata)])
+        if not self._store.durable:
             self._publish()
 
     def _sync_and_publish(self) -> None:
@@ -112,12 +124,12 @@ class FileBlobWriter:
         slow disk). ``_published`` records that the rename happened instead,
         and ``_discard``, which runs only once this job has ended, removes
         the blob again: after ``abort`` the blob is never left visible."""
-        shard = self._store._ensure_shard(self._blob_id)
+        shard = self._store.ensure_shard(self._blob_id)
         if self._aborted:
             raise WriterAborted(self._blob_id)
         os.rename(self._tmp_path, self._final_path)
         self._published = True
-        if self._store._fsync:
+        if self._store.durable:
             fsync_dir(shard)
 
     async def commit(self, metadata: Mapping[str, str]) -> None:
@@ -131,8 +143,8 @@ class FileBlobWriter:
         block = self._take_block()
         try:
             await self._file.run(self._finish, block, metadata)
-            if self._store._fsync:
-                await self._file.run(self._sync_and_publish, executor=self._store._waits)
+            if self._store.durable:
+                await self._file.run(self._sync_and_publish, executor=self._store.wait_pool)
             if self._aborted:  # by another task, after the rename: _discard removes the blob
                 raise WriterAborted(self._blob_id)
         except BaseException:
@@ -176,7 +188,7 @@ class FileBlobReader:
             return b""
         return await self._file.run(os.pread, self._file.fd, size, offset)
 
-    def fileno(self) -> int | None:
+    def fileno(self) -> int:
         return self._file.fd
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from typing import Awaitable, Callable, Iterator, TypeVar
 import pytest
 
 from adapters.storage.filesystem import FileSystemStore
-from ports.storage import BlobNotFound, Storage
+from ports.storage import BlobNotFound, Listing, Storage
 from tests.fakes import MemoryStore
 
 T = TypeVar("T")
@@ -132,5 +132,30 @@ def test_many_blobs_are_independent(store: Storage) -> None:
             reader = await store.open_reader(blob_id)
             assert await reader.read_at(0, len(data) + 1) == data
             reader.close()
+
+    run(scenario)
+
+
+def test_listing_pages_through_committed_blobs_only(store: Storage) -> None:
+    assert isinstance(store, Listing)
+    ids = sorted(f"{prefix}{n}" for prefix in ("aa", "ab", "zz") for n in range(5))
+
+    async def scenario() -> None:
+        for blob_id in ids:
+            await put(store, blob_id, b"x")
+        pending = await store.open_writer("aa9", 1)  # uncommitted: not listed
+        await pending.write(b"y")
+        await store.delete("ab2")
+        expected = [i for i in ids if i != "ab2"]
+        assert await store.list_ids("", 100) == expected
+        pages: list[str] = []
+        after = ""
+        while page := await store.list_ids(after, 4):
+            assert len(page) <= 4
+            pages += page
+            after = page[-1]
+        assert pages == expected
+        assert await store.list_ids("ab", 3) == ["ab0", "ab1", "ab3"]
+        await pending.abort()
 
     run(scenario)

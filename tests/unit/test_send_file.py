@@ -31,7 +31,7 @@ class FileReader:
     async def read_at(self, offset: int, size: int) -> bytes:
         return os.pread(self._fd, size, offset)
 
-    def fileno(self) -> int | None:
+    def fileno(self) -> int:
         return self._fd
 
     def close(self) -> None:
