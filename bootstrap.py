@@ -9,8 +9,10 @@ and drive the returned server in-process.
 from __future__ import annotations
 
 from adapters.http.access_log import AccessLog
+from adapters.http.admission import Admission, RequestRates, UploadAuth
+from adapters.http.clients import ClientResolver
 from adapters.http.connection import TransportConfig
-from adapters.http.routes import Routes
+from adapters.http.routes import ROUTES, Routes
 from adapters.http.server import HttpServer
 from adapters.throttle import RateLimits
 from config import Config
@@ -26,6 +28,7 @@ def transport_config(config: Config) -> TransportConfig:
         keepalive_timeout=config.keepalive_timeout,
         body_timeout=config.body_timeout,
         max_connections=config.max_connections,
+        max_connections_per_ip=config.max_connections_per_ip,
         shutdown_timeout=config.shutdown_timeout,
     )
 
@@ -42,6 +45,8 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer,
         total_upload_rate=share(config.total_upload_rate, config.workers),
         total_download_rate=share(config.total_download_rate, config.workers),
         burst=config.burst,
+        client_upload_rate=config.client_upload_rate,
+        client_download_rate=config.client_download_rate,
     )
     routes = Routes(
         UploadService(storage, ids, clock, config.max_upload_size),
@@ -50,7 +55,13 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer,
         limits,
         config.public_url,
     )
-    return HttpServer(routes.session, transport_config(config), access_log)
+    admission = Admission(
+        RequestRates(config.requests_per_minute, clock) if config.requests_per_minute else None,
+        UploadAuth(config.upload_tokens) if config.upload_tokens else None,
+        exempt_paths=[ROUTES.url("health", "")],  # health checks are never refused
+    )
+    return HttpServer(lambda: admission.guard(routes.session()), transport_config(config), access_log,
+                      ClientResolver(config.trusted_proxy, config.proxy_headers))
 
 
 def share(total_rate: int, workers: int) -> int:

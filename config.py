@@ -10,7 +10,10 @@ README to it), so a default cannot drift between the three.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import ipaddress
 import os
+import re
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Callable, Mapping, NoReturn, Sequence
 from urllib.parse import urlsplit
@@ -108,6 +111,59 @@ def parse_origin(text: str) -> str:
     return value.lower()
 
 
+def parse_count(text: str) -> int:
+    if not text.strip().isdigit() or not text.strip().isascii():
+        raise ConfigError(f"{text!r} must be a whole number (0 = no limit)")
+    return int(text)
+
+
+def parse_network(text: str) -> str:
+    """A CIDR (``10.0.0.0/8``, ``2001:db8::/32``) or one address, normalised."""
+    try:
+        return str(ipaddress.ip_network(text.strip(), strict=True))
+    except ValueError as exc:
+        raise ConfigError(f"{text!r} is not an address or a CIDR such as 10.0.0.0/8 or fd00::/8 ({exc})") from None
+
+
+def parse_proxy_headers(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("x-forwarded", "forwarded"):
+        raise ConfigError(f"{text!r} must be 'x-forwarded' or 'forwarded'")
+    return value
+
+
+# RFC 6750 2.1: a bearer token is a b64token; at least 16 characters (a
+# guessable token is no protection). Error messages never echo a token.
+TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]{16,1024}=*\Z")
+
+
+def parse_token(text: str) -> str:
+    if not TOKEN.match(text.strip()):
+        raise ConfigError("an upload token must be 16 to 1024 characters of A-Z a-z 0-9 - . _ ~ + / "
+                          "(e.g. from: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return text.strip()
+
+
+def parse_token_file(path: str) -> tuple[str, ...]:
+    """The tokens of a file, one a line; blank lines and lines starting with
+    ``#`` are skipped. Read once, at start-up."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.read(1 << 20).splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
+    tokens = []
+    for number, line in enumerate(lines, 1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            try:
+                tokens.append(parse_token(line))
+            except ConfigError as exc:
+                raise ConfigError(f"{path!r} line {number}: {exc}") from None
+    if not tokens:
+        raise ConfigError(f"{path!r} holds no token")
+    return tuple(tokens)
+
+
 def parse_host(text: str) -> str:
     if not text.strip():
         raise ConfigError("the host must not be empty")
@@ -136,6 +192,19 @@ class Config:
     log_level: str = "INFO"
     workers: int = 1
     cors_origin: tuple[str, ...] = ()
+    trusted_proxy: tuple[str, ...] = ()
+    proxy_headers: str = "x-forwarded"
+    requests_per_minute: int = 0
+    max_connections_per_ip: int = 0
+    client_upload_rate: int = 0
+    client_download_rate: int = 0
+    # Secrets: kept out of the repr, so that no log line can show them.
+    upload_token: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    upload_token_file: tuple[str, ...] = dataclasses.field(default=(), repr=False)  # the tokens read from the file
+
+    @property
+    def upload_tokens(self) -> tuple[str, ...]:
+        return self.upload_token + self.upload_token_file
 
 
 @dataclass(frozen=True)
@@ -187,6 +256,22 @@ OPTIONS: dict[str, Option] = {
                       "total rates are split evenly between them"),
     "cors_origin": Option(parse_origin, "ORIGIN", "web origin allowed to call the API from a browser (CORS); "
                           "repeatable, or * for any", default_text="none (CORS off)", repeat=True),
+    "trusted_proxy": Option(parse_network, "CIDR", "proxy whose forwarding headers name the client and the "
+                            "scheme and host of the links; repeatable", default_text="none", repeat=True),
+    "proxy_headers": Option(parse_proxy_headers, "x-forwarded|forwarded",
+                            "which headers trusted proxies set: X-Forwarded-For/-Proto/-Host, or Forwarded"),
+    "requests_per_minute": Option(parse_count, "N", "requests a client may make per minute (429 above); "
+                                  "0 = unlimited"),
+    "max_connections_per_ip": Option(parse_count, "N", "open connections per client address (503 above); "
+                                     "0 = unlimited"),
+    "client_upload_rate": Option(parse_size, "BYTES/S", "upload speed limit shared by all connections of one "
+                                 "client; 0 = unlimited", show_size),
+    "client_download_rate": Option(parse_size, "BYTES/S", "download speed limit shared by all connections of "
+                                   "one client; 0 = unlimited", show_size),
+    "upload_token": Option(parse_token, "TOKEN", "require Authorization: Bearer TOKEN for uploads; repeatable",
+                           default_text="none (uploads open)", repeat=True),
+    "upload_token_file": Option(parse_token_file, "FILE", "upload tokens, one a line",
+                                default_text="none"),
 }
 
 
@@ -249,6 +334,10 @@ def describe_limits(config: Config) -> str:
     def rate(value: int) -> str:
         return f"{value} B/s" if value else "unlimited"
 
-    return (f"upload {rate(config.upload_rate)} per connection, {rate(config.total_upload_rate)} total; "
-            f"download {rate(config.download_rate)} per connection, {rate(config.total_download_rate)} total; "
-            f"max upload {config.max_upload_size or 'unlimited'} bytes")
+    return (f"upload {rate(config.upload_rate)} per connection, {rate(config.client_upload_rate)} per client, "
+            f"{rate(config.total_upload_rate)} total; "
+            f"download {rate(config.download_rate)} per connection, {rate(config.client_download_rate)} per client, "
+            f"{rate(config.total_download_rate)} total; "
+            f"max upload {config.max_upload_size or 'unlimited'} bytes; "
+            f"requests per client {config.requests_per_minute or 'unlimited'} a minute; "
+            f"uploads {'need a token' if config.upload_tokens else 'open'}")

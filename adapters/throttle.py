@@ -32,7 +32,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from ports.throttle import Clock, Throttle
+from adapters.client_table import MAX_CLIENTS, ClientTable
+from ports.throttle import Clock, ConnectionThrottles, Throttle
 
 MIN_BURST = 64 * 1024
 MIN_SLICE = 16 * 1024
@@ -41,6 +42,12 @@ MIN_SLICE = 16 * 1024
 def default_burst(rate: int) -> int:
     """The larger of 64 KiB and a tenth of a second at ``rate``."""
     return max(MIN_BURST, rate // 10)
+
+
+def chunk_size(rate: int, burst: int) -> int:
+    """About an eighth of a second of budget: smooth pacing without a
+    syscall per kilobyte; never more than the burst."""
+    return min(burst, max(MIN_SLICE, rate // 8))
 
 
 @dataclass
@@ -74,9 +81,12 @@ class TokenBucket:
 
     @property
     def chunk_size(self) -> int:
-        # About an eighth of a second of budget: smooth pacing without a
-        # syscall per kilobyte; never more than the burst.
-        return min(self._burst, max(MIN_SLICE, int(self._rate) // 8))
+        return chunk_size(int(self._rate), self._burst)
+
+    @property
+    def idle(self) -> bool:
+        """Full, and nobody waits: a fresh bucket would behave the same."""
+        return not self._recent and self._empty_at <= self._clock.now() - self._tolerance
 
     async def acquire(self, nbytes: int) -> None:
         """Reserve ``nbytes``, a piece of at most ``burst`` at a time, and
@@ -161,11 +171,54 @@ class ThrottleChain:
             await throttle.acquire(nbytes)
 
 
+class ClientBuckets:
+    """One bucket per client, shared by all that client's connections
+    (``--client-upload-rate``, ``--client-download-rate``), in a
+    ``ClientTable``. A transfer's throttle looks its client's bucket up at
+    every ``acquire`` rather than keeping it: a bucket is forgotten only
+    when idle (full, nobody waiting), and the next ``acquire`` then gets a
+    fresh one that behaves the same, so no two buckets of one client are
+    ever drawn on at once (unless more than ``capacity`` clients are busy:
+    see ``ClientTable``)."""
+
+    def __init__(self, rate: int, burst: int, clock: Clock, capacity: int = MAX_CLIENTS) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._clock = clock
+        self.table: ClientTable[TokenBucket] = ClientTable(lambda bucket: bucket.idle, capacity)
+
+    def bucket(self, client: str) -> TokenBucket:
+        return self.table.get(client, lambda: TokenBucket(self._rate, self._burst, self._clock))
+
+    def throttle(self, client: str) -> Throttle:
+        return _ClientThrottle(self, client, chunk_size(self._rate, self._burst))
+
+
+class _ClientThrottle:
+    def __init__(self, buckets: ClientBuckets, client: str, chunk: int) -> None:
+        self._buckets = buckets
+        self._client = client
+        self._chunk = chunk
+
+    @property
+    def unlimited(self) -> bool:
+        return False
+
+    @property
+    def chunk_size(self) -> int:
+        return self._chunk
+
+    async def acquire(self, nbytes: int) -> None:
+        await self._buckets.bucket(self._client).acquire(nbytes)
+
+
 class RateLimits:
-    """Hands out the throttles of each new connection: a fresh per-connection
-    bucket (when a per-connection rate is set) chained with the one bucket
-    shared by all connections (when a total rate is set). Rates of 0 mean
-    unlimited; bursts of 0 mean ``default_burst``."""
+    """The throttle policy: each connection gets its own bucket per
+    direction (when a per-connection rate is set), each client one shared
+    by its connections (when a per-client rate is set), and all connections
+    one shared bucket (when a total rate is set); a transfer pays every
+    byte in each of them. Rates of 0 mean unlimited; bursts of 0 mean
+    ``default_burst``."""
 
     def __init__(
         self,
@@ -175,31 +228,58 @@ class RateLimits:
         total_upload_rate: int = 0,
         total_download_rate: int = 0,
         burst: int = 0,
+        client_upload_rate: int = 0,
+        client_download_rate: int = 0,
+        max_clients: int = MAX_CLIENTS,
     ) -> None:
         self._clock = clock
         self._burst = burst
-        self._upload_rate = upload_rate
-        self._download_rate = download_rate
-        self._total_upload = self._bucket(total_upload_rate)
-        self._total_download = self._bucket(total_download_rate)
+        self.upload_rate = upload_rate
+        self.download_rate = download_rate
+        self.total_upload = self._bucket(total_upload_rate)
+        self.total_download = self._bucket(total_download_rate)
+        self.client_upload = self._clients(client_upload_rate, max_clients)
+        self.client_download = self._clients(client_download_rate, max_clients)
 
     def _bucket(self, rate: int) -> Throttle:
         if rate <= 0:
             return UNLIMITED
         return TokenBucket(rate, self._burst or default_burst(rate), self._clock)
 
-    def _chain(self, own_rate: int, shared: Throttle) -> Throttle:
-        own = self._bucket(own_rate)
-        if own.unlimited:
-            return shared
-        if shared.unlimited:
-            return own
-        return ThrottleChain([own, shared])
+    def _clients(self, rate: int, capacity: int) -> ClientBuckets | None:
+        if rate <= 0:
+            return None
+        return ClientBuckets(rate, self._burst or default_burst(rate), self._clock, capacity)
 
-    def upload(self) -> Throttle:
-        """The upload throttle for a new connection."""
-        return self._chain(self._upload_rate, self._total_upload)
+    def connection(self) -> ConnectionThrottles:
+        """The throttles of a new connection."""
+        return _ConnectionThrottles(self)
 
-    def download(self) -> Throttle:
-        """The download throttle for a new connection."""
-        return self._chain(self._download_rate, self._total_download)
+
+class _ConnectionThrottles:
+    def __init__(self, limits: RateLimits) -> None:
+        self._limits = limits
+        self._own_upload: Throttle | None = None
+        self._own_download: Throttle | None = None
+
+    def upload(self, client: str) -> Throttle:
+        limits = self._limits
+        if self._own_upload is None:
+            self._own_upload = limits._bucket(limits.upload_rate)
+        return _chain(self._own_upload, limits.client_upload, client, limits.total_upload)
+
+    def download(self, client: str) -> Throttle:
+        limits = self._limits
+        if self._own_download is None:
+            self._own_download = limits._bucket(limits.download_rate)
+        return _chain(self._own_download, limits.client_download, client, limits.total_download)
+
+
+def _chain(own: Throttle, clients: ClientBuckets | None, client: str, total: Throttle) -> Throttle:
+    """``own``, then the client's bucket, then ``total``: the limited ones,
+    chained only when there is more than one."""
+    throttles = [t for t in (own, None if clients is None else clients.throttle(client), total)
+                 if t is not None and not t.unlimited]
+    if not throttles:
+        return UNLIMITED
+    return throttles[0] if len(throttles) == 1 else ThrottleChain(throttles)

@@ -42,13 +42,24 @@ class Throttle(Protocol):
         wait is over count as moved, whatever the caller then does."""
 
 
+class ConnectionThrottles(Protocol):
+    """The budgets transfers on one connection draw on. Made once per
+    connection, so a per-connection limit holds across its keep-alive
+    requests; asked once per transfer with the client it is for, since
+    limits shared by one client's connections follow the client (behind a
+    proxy, one connection carries the requests of many clients)."""
+
+    def upload(self, client: str) -> Throttle:
+        """The throttle of an upload on this connection by ``client`` (a
+        client key: who per-client limits count by)."""
+
+    def download(self, client: str) -> Throttle:
+        """The throttle of a download on this connection to ``client``."""
+
+
 class ThrottlePolicy(Protocol):
-    """Where transfers get their throttles. Called once per connection and
-    direction, so a per-connection limit holds across keep-alive requests,
-    while limits shared by all connections live inside the policy."""
+    """Where transfers get their throttles; limits shared by all
+    connections, or by all of one client's, live inside the policy."""
 
-    def upload(self) -> Throttle:
-        """The throttle for uploads on a new connection."""
-
-    def download(self) -> Throttle:
-        """The throttle for downloads on a new connection."""
+    def connection(self) -> ConnectionThrottles:
+        """The throttles of a new connection."""

@@ -97,9 +97,11 @@ class Reply:
 class Pipe(asyncio.Transport):
     """The server's side of one client connection, in memory."""
 
-    def __init__(self, protocol: asyncio.Protocol, high_water: int = 64 * 1024) -> None:
+    def __init__(self, protocol: asyncio.Protocol, high_water: int = 64 * 1024,
+                 peer: tuple[str, int] = ("127.0.0.1", 40000)) -> None:
         super().__init__()
         self.protocol = protocol
+        self.peer = peer
         self.received = bytearray()  # what the server wrote and the client has "read"
         self.backlog = bytearray()   # what the server wrote while the client does not read
         self.client_reads = True
@@ -116,7 +118,7 @@ class Pipe(asyncio.Transport):
     # -- asyncio.Transport, as the server sees it -------------------------------------
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+        return {"peername": self.peer, "sockname": ("127.0.0.1", 8000)}.get(name, default)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self.closing:
@@ -247,9 +249,9 @@ class App:
     def __post_init__(self) -> None:
         self.server = build_app(self.config, self.store, LoopClock(), SequentialIds())
 
-    def connect(self, high_water: int = 64 * 1024) -> Pipe:
-        """A new client connection (must be called with the loop running)."""
-        return Pipe(self.server.protocol_factory(), high_water)
+    def connect(self, high_water: int = 64 * 1024, peer: tuple[str, int] = ("127.0.0.1", 40000)) -> Pipe:
+        """A new client connection from ``peer`` (must be called with the loop running)."""
+        return Pipe(self.server.protocol_factory(), high_water, peer)
 
 
 async def settle(seconds: float = 0.0) -> None:

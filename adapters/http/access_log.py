@@ -87,9 +87,12 @@ class AccessLog:
                 self.flush()
 
     def request(self, peer: str, method: str, target: str, version: str, status: int, sent: int,
-                seconds: float) -> None:
+                seconds: float, via: str = "") -> None:
+        """One request's line; ``via``: the trusted proxy that forwarded it
+        (``peer`` is then the client it named)."""
         if self.enabled:
-            self.write(f'{peer} "{method} {escape(target)} HTTP/{version}" {status} {sent} {seconds * 1000:.1f}ms')
+            self.write(f'{peer} "{method} {escape(target)} HTTP/{version}" {status} {sent} {seconds * 1000:.1f}ms'
+                       + (f" via {via}" if via else ""))
 
     def flush(self) -> None:
         self._scheduled = False

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from adapters.http.access_log import AccessLog
+from adapters.http.admission import busy_refusal
+from adapters.http.clients import Client, ClientResolver
 from adapters.http.deadlines import Deadline, HeaderTimeout, StallTimeout
 from adapters.http.exchange import Exchange, Handler
 from adapters.http.framing import ServerFraming
@@ -45,6 +47,7 @@ class TransportConfig:
     keepalive_timeout: float = 15.0
     body_timeout: float = 60.0
     max_connections: int = 1024
+    max_connections_per_ip: int = 0  # 0: no cap per client address
     shutdown_timeout: float = 30.0
     max_request_line: int = 8 * 1024
     max_header_bytes: int = 64 * 1024
@@ -61,7 +64,11 @@ class ConnectionOwner(Protocol):
     @property
     def access_log(self) -> AccessLog: ...
 
-    def connection_opened(self, connection: HttpConnection) -> None: ...
+    @property
+    def clients(self) -> ClientResolver: ...
+
+    def connection_opened(self, connection: HttpConnection) -> bool:
+        """Register a new connection; False to refuse it (503)."""
 
     def connection_closed(self, connection: HttpConnection) -> None: ...
 
@@ -77,6 +84,7 @@ class HttpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._sender: Sender | None = None
         self.peer = "-"
+        self.client = Client("-", "-")  # the socket peer's, until connection_made
         self.sockname: tuple[str, int] = ("127.0.0.1", 0)
         self.lost = False
         self._receiver: Receiver | None = None
@@ -109,6 +117,20 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer = f"{peer[0]}:{peer[1]}" if ":" not in peer[0] else f"[{peer[0]}]:{peer[1]}"
+            self.client = self._owner.clients.peer(peer[0])
+        sockname = transport.get_extra_info("sockname")
+        if sockname:
+            self.sockname = (sockname[0], sockname[1])
+        if not self._owner.connection_opened(self):
+            # Refused (too many connections from this address): answer, then
+            # linger as every refusal does (see ``Linger``).
+            transport.write(busy_refusal("too many connections from your address, retry later"))
+            self._linger = Linger(self._loop, transport)
+            self._owner.access_log.write(f'{self.peer} "-" 503 0 - too many connections from one address')
+            return
         self._sender = Sender(self._loop, transport, self._deadline, self.config.body_timeout)
         parser = RequestParser(
             max_request_line=self.config.max_request_line,
@@ -116,13 +138,6 @@ class HttpConnection(asyncio.Protocol):
             max_headers=self.config.max_headers,
         )
         self._receiver = Receiver(self._loop, transport, parser, self._deadline, self.config.read_high_water)
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.peer = f"{peer[0]}:{peer[1]}" if ":" not in peer[0] else f"[{peer[0]}]:{peer[1]}"
-        sockname = transport.get_extra_info("sockname")
-        if sockname:
-            self.sockname = (sockname[0], sockname[1])
-        self._owner.connection_opened(self)
         self._task = self._loop.create_task(self._serve())
 
     def data_received(self, data: bytes) -> None:
@@ -244,7 +259,7 @@ class HttpConnection(asyncio.Protocol):
                     break
                 first = False
                 framing.begin(request)
-                exchange = Exchange(self, request)
+                exchange = Exchange(self, request, self._owner.clients.resolve(self.client, request.headers))
                 self.exchange = exchange
                 try:
                     await self._run(exchange)
@@ -303,5 +318,8 @@ class HttpConnection(asyncio.Protocol):
         access_log = self._owner.access_log
         if access_log.enabled:
             request = exchange.request
-            access_log.request(self.peer, request.method, request.target, request.version,
-                               exchange.status, exchange.sent, time.monotonic() - exchange.started)
+            client = exchange.client
+            # A client a trusted proxy named is logged by its address, and the proxy after "via".
+            access_log.request(client.address if client.forwarded else self.peer, request.method, request.target,
+                               request.version, exchange.status, exchange.sent, time.monotonic() - exchange.started,
+                               via=self.peer if client.forwarded else "")

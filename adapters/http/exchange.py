@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Awaitable, Callable, Iterable, Protocol
 
+from adapters.http.clients import Client
 from adapters.http.deadlines import StallTimeout
 from adapters.http.errors import error_body
 from adapters.http.framing import ServerFraming
@@ -47,10 +48,15 @@ class Channel(Protocol):
         """Send a blob's bytes, zero-copy where possible; ``sent(n)`` for what went."""
 
 
+UNKNOWN_CLIENT = Client("-", "-")
+
+
 class Exchange:
-    def __init__(self, channel: Channel, request: Request) -> None:
+    def __init__(self, channel: Channel, request: Request, client: Client = UNKNOWN_CLIENT) -> None:
+        """``client``: who sent ``request`` (see ``adapters/http/clients.py``)."""
         self.channel = channel
         self.request = request
+        self.client = client
         self.head_only = request.method == "HEAD"
         self.status = 0
         self.sent = 0
@@ -62,12 +68,15 @@ class Exchange:
 
     @property
     def origin(self) -> str:
-        """``http://host[:port]`` the request was addressed to."""
-        host = self.request.host
+        """``scheme://host[:port]`` the request was addressed to: the scheme
+        and host a trusted proxy forwarded, where it did; else ``http`` and
+        the request's host (the socket's address when it names none)."""
+        client = self.client
+        host = client.host or self.request.host
         if not host:
             sockname = self.channel.sockname
             host = f"[{sockname[0]}]:{sockname[1]}" if ":" in sockname[0] else f"{sockname[0]}:{sockname[1]}"
-        return "http://" + host
+        return f"{client.scheme or 'http'}://{host}"
 
     # -- request body (ByteSource) --------------------------------------------------
 

@@ -24,7 +24,7 @@ from domain.errors import DomainError
 from domain.memo import IdentityMemo
 from domain.model import StoredFile
 from domain.services import CheckService, DownloadService, UploadRequest, UploadService
-from ports.throttle import Throttle, ThrottlePolicy
+from ports.throttle import ConnectionThrottles, Throttle, ThrottlePolicy
 
 log = logging.getLogger("uds.routes")
 
@@ -70,24 +70,27 @@ def _download_headers(_: str, stored: StoredFile) -> list[tuple[str, str]]:
 class Session:
     """What one connection keeps between its requests: its own speed-limit
     budgets, made on first use, so a per-connection limit holds across
-    keep-alive requests."""
+    keep-alive requests; and the client of the request being handled, whose
+    per-client budgets a transfer draws on too."""
 
     routes: Routes
-    upload_throttle: Throttle | None = None
-    download_throttle: Throttle | None = None
+    throttles: ConnectionThrottles | None = None
+    client: str = "-"  # Client.key
 
     async def handle(self, exchange: Exchange) -> None:
+        self.client = exchange.client.key
         await self.routes.handle(self, exchange)
 
+    def _throttles(self) -> ConnectionThrottles:
+        if self.throttles is None:
+            self.throttles = self.routes.throttles.connection()
+        return self.throttles
+
     def upload(self) -> Throttle:
-        if self.upload_throttle is None:
-            self.upload_throttle = self.routes.throttles.upload()
-        return self.upload_throttle
+        return self._throttles().upload(self.client)
 
     def download(self) -> Throttle:
-        if self.download_throttle is None:
-            self.download_throttle = self.routes.throttles.download()
-        return self.download_throttle
+        return self._throttles().download(self.client)
 
 
 class Routes:

@@ -1,4 +1,5 @@
-"""Listening socket, connection registry, connection cap and graceful shutdown."""
+"""Listening socket, connection registry, connection caps (in all and per
+client address) and graceful shutdown."""
 
 from __future__ import annotations
 
@@ -8,15 +9,13 @@ import socket
 from typing import Callable
 
 from adapters.http.access_log import AccessLog
+from adapters.http.admission import ConnectionCounts, busy_refusal
+from adapters.http.clients import ClientResolver
 from adapters.http.connection import HttpConnection, TransportConfig
 from adapters.http.exchange import Handler
-from adapters.http.errors import error_body
 from adapters.http.linger import Linger
-from adapters.http.response import JSON_HEADERS, build_head
 
 log = logging.getLogger("uds.http")
-
-RETRY_AFTER_SECONDS = 1
 
 
 class _Refuse(asyncio.Protocol):
@@ -31,13 +30,7 @@ class _Refuse(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        body = error_body(503, "too many connections, retry later")
-        transport.write(build_head(503, [
-            *JSON_HEADERS,
-            ("Content-Length", str(len(body))),
-            ("Retry-After", str(RETRY_AFTER_SECONDS)),
-            ("Connection", "close"),
-        ]) + body)
+        transport.write(busy_refusal("too many connections, retry later"))
         self._linger = Linger(asyncio.get_running_loop(), transport)
 
     def data_received(self, data: bytes) -> None:
@@ -54,13 +47,19 @@ class _Refuse(asyncio.Protocol):
 
 class HttpServer:
     def __init__(self, new_session: Callable[[], Handler], config: TransportConfig,
-                 access_log: AccessLog | None = None) -> None:
+                 access_log: AccessLog | None = None, clients: ClientResolver | None = None) -> None:
         """``new_session`` is called once per connection for the handler of its
-        requests (which may keep per-connection state, such as speed limits)."""
+        requests (which may keep per-connection state, such as speed limits);
+        ``clients`` tells who a connection's requests come from."""
         self.config = config
         self.access_log = access_log or AccessLog()
+        self.clients = clients or ClientResolver()
         self._new_session = new_session
         self._connections: set[HttpConnection] = set()
+        # The cap per address counts socket peers; trusted proxies are
+        # exempt (see adapters/http/admission.py).
+        self._per_client = ConnectionCounts(config.max_connections_per_ip) if config.max_connections_per_ip else None
+        self._capped: set[HttpConnection] = set()  # the connections ``_per_client`` counts
         self._server: asyncio.base_events.Server | None = None
         self._all_closed: asyncio.Event | None = None
         self.refused = 0
@@ -80,11 +79,24 @@ class HttpServer:
         in-process tests call it with a transport of their own)."""
         return self._protocol()
 
-    def connection_opened(self, connection: HttpConnection) -> None:
+    def connection_opened(self, connection: HttpConnection) -> bool:
+        client = connection.client
+        if self._per_client is not None and not client.proxy:
+            if not self._per_client.admit(client.key):
+                self.refused += 1
+                return False
+            self._capped.add(connection)
         self._connections.add(connection)
+        return True
 
     def connection_closed(self, connection: HttpConnection) -> None:
+        if connection not in self._connections:
+            return  # refused: never counted
         self._connections.discard(connection)
+        if connection in self._capped:
+            self._capped.discard(connection)
+            assert self._per_client is not None
+            self._per_client.release(connection.client.key)
         if not self._connections and self._all_closed is not None:
             self._all_closed.set()
 

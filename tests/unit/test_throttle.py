@@ -195,8 +195,8 @@ def test_default_burst() -> None:
 def test_rate_limits_hand_out_fresh_own_buckets_and_one_shared() -> None:
     async def scenario(clock: FakeClock) -> None:
         limits = RateLimits(clock, download_rate=100_000, total_download_rate=150_000)
-        assert limits.upload().unlimited
-        a, b = limits.download(), limits.download()
+        assert limits.connection().upload("c").unlimited
+        a, b = limits.connection().download("c"), limits.connection().download("c")
         assert a is not b
         start = clock.now()
         # Each connection alone is held to 100 kB/s, both together to 150 kB/s.
@@ -204,10 +204,10 @@ def test_rate_limits_hand_out_fresh_own_buckets_and_one_shared() -> None:
         assert clock.now() - start == pytest.approx((1_030_000 - 65_536) / 150_000, rel=0.02)
 
         only_total = RateLimits(clock, total_upload_rate=50_000)
-        assert only_total.upload() is only_total.upload()
+        assert only_total.connection().upload("c") is only_total.connection().upload("d")
         only_own = RateLimits(clock, upload_rate=50_000, burst=1_000)
         start = clock.now()
-        await clock.run(move(only_own.upload(), 51_000, 1_000))
+        await clock.run(move(only_own.connection().upload("c"), 51_000, 1_000))
         assert clock.now() - start == pytest.approx(1.0, abs=1e-9)
 
     in_virtual_time(scenario)
@@ -355,3 +355,95 @@ async def quietly(task: asyncio.Future[None]) -> None:
         await task
     except asyncio.CancelledError:
         pass
+
+
+# -- per-client budgets: all connections of one client share one bucket ------------------------------
+
+
+def test_four_connections_of_one_client_share_its_budget_to_the_byte() -> None:
+    """--client-download-rate 100,000 with a 10,000-byte burst: four
+    connections of one client moving 250,000 bytes each take exactly as long
+    as one connection moving 1,000,000 (aria2c -x4 gains nothing), and they
+    share fairly (they finish within two rounds of each other); another
+    client, at the same time, has its own budget."""
+    async def scenario(clock: FakeClock) -> None:
+        limits = RateLimits(clock, client_download_rate=100_000, burst=10_000)
+        finished: dict[str, float] = {}
+
+        async def connection(name: str, client: str, total: int) -> None:
+            throttle = limits.connection().download(client)
+            await move(throttle, total, throttle.chunk_size)
+            finished[name] = clock.now() - 1000.0
+
+        await clock.run(*(connection(f"a{i}", "a", 250_000) for i in range(4)),
+                        connection("b", "b", 250_000))
+        assert finished["b"] == pytest.approx((250_000 - 10_000) / 100_000, abs=1e-9)
+        together = [finished[f"a{i}"] for i in range(4)]
+        assert max(together) == pytest.approx((1_000_000 - 10_000) / 100_000, abs=1e-9)
+        # Fair: served a slice each in turn, so they finish within two rounds
+        # of four slices (the first to ask is one round ahead).
+        slice_seconds = limits.connection().download("a").chunk_size / 100_000
+        assert max(together) - min(together) <= 8 * slice_seconds + 1e-9
+
+    in_virtual_time(scenario)
+
+
+def test_client_budgets_combine_with_per_connection_and_total_limits() -> None:
+    async def scenario(clock: FakeClock) -> None:
+        limits = RateLimits(clock, upload_rate=20_000, client_upload_rate=50_000, total_upload_rate=60_000,
+                            burst=1_000)
+        # One connection: its own 20,000 B/s is the tightest.
+        start = clock.now()
+        await clock.run(move(limits.connection().upload("a"), 201_000, 1_000))
+        assert clock.now() - start == pytest.approx(10.0, abs=1e-9)
+        # Four connections of "a": the client's 50,000 B/s; with "b" too, the total's 60,000 B/s.
+        start = clock.now() + 100
+        clock.time = start
+        await clock.run(*(move(limits.connection().upload("a"), 125_250, 1_000) for _ in range(4)))
+        assert clock.now() - start == pytest.approx((501_000 - 1_000) / 50_000, abs=1e-9)
+        assert limits.connection().download("a").unlimited
+        # Two clients under a total: "a" (four connections) and "b" share the total's 60,000 B/s.
+        limits = RateLimits(clock, client_upload_rate=50_000, total_upload_rate=60_000, burst=1_000)
+        start = clock.now()
+        await clock.run(*(move(limits.connection().upload("a"), 100_000, 1_000) for _ in range(4)),
+                        move(limits.connection().upload("b"), 200_000, 1_000))
+        # Never faster than the total allows; a little slower, since a chain
+        # pays its buckets one after the other and a 1,000-byte burst banks
+        # only one slice meanwhile.
+        assert (600_000 - 1_000) / 60_000 - 1e-9 <= clock.now() - start <= 1.05 * (600_000 - 1_000) / 60_000
+
+    in_virtual_time(scenario)
+
+
+def test_idle_client_buckets_are_forgotten_without_changing_the_rate() -> None:
+    """A table of 2 clients: a bucket is dropped only once idle (full, no
+    waiter), and a client whose bucket was dropped between two slices of one
+    transfer gets exactly the same timing as if it had been kept."""
+    async def scenario(clock: FakeClock) -> None:
+        limits = RateLimits(clock, client_download_rate=1_000, burst=1_000, max_clients=2)
+        buckets = limits.client_download
+        assert buckets is not None
+        a = limits.connection().download("a")
+        start = clock.now()
+        await clock.run(move(a, 3_000, 1_000))  # 2 s, then "a" is empty
+        assert clock.now() - start == pytest.approx(2.0, abs=1e-9)
+        # "b" and "c" arrive while "a" is not yet full again: "a" is busy, so
+        # only the table being full drops it (forced).
+        clock.time += 0.5
+        await clock.run(move(limits.connection().download("b"), 1, 1))
+        assert "a" in buckets.table
+        clock.time += 1.0  # "a" and "b" are full again: idle
+        await clock.run(move(limits.connection().download("c"), 1, 1))
+        assert "a" not in buckets.table and buckets.table.forced == 0
+        # "a" goes on with the same throttle: a fresh bucket, as the old one would have been (full).
+        start = clock.now()
+        await clock.run(move(a, 3_000, 1_000))
+        assert clock.now() - start == pytest.approx(2.0, abs=1e-9)
+        # Waiting buckets are never dropped as idle.
+        waiting = asyncio.ensure_future(clock.run(move(limits.connection().download("d"), 5_000, 1_000)))
+        await asyncio.sleep(0)
+        await clock.run(move(limits.connection().download("e"), 1, 1))
+        assert "d" in buckets.table
+        await waiting
+
+    in_virtual_time(scenario)
