@@ -343,7 +343,7 @@ def assert_linear_time(run_of: Callable[[int], Callable[[], object]], n: int) ->
     assert ratio < 8, ratio
 
 
-def count(pieces: list[bytes], boundary: bytes, **limits: int) -> tuple[int, int]:
+def count(pieces: list[bytes], boundary: bytes, max_data: int = 1 << 20, **limits: int) -> tuple[int, int]:
     """(parts, content bytes) of a valid body: the parser's work alone (the
     content is not kept: growing one big buffer has costs of its own)."""
     parser = MultipartParser(boundary, **limits)
@@ -352,20 +352,22 @@ def count(pieces: list[bytes], boundary: bytes, **limits: int) -> tuple[int, int
         parser.feed(piece)
         if not piece:
             parser.feed_eof()
-        while (event := parser.next_event()) is not NEED_DATA and event is not END:
+        while (event := parser.next_event(max_data)) is not NEED_DATA and event is not END:
             if isinstance(event, PartData):
                 size += len(event.data)
             parts += event is PART_END
     return parts, size
 
 
-def assert_linear(body_of: Callable[[int], bytes], n: int, piece: int, boundary: bytes = b"B", **limits: int) -> None:
-    """Parsing grows linearly with the body, fed in pieces of ``piece`` bytes."""
+def assert_linear(body_of: Callable[[int], bytes], n: int, piece: int, boundary: bytes = b"B",
+                  max_data: int = 1 << 20, **limits: int) -> None:
+    """Parsing grows linearly with the body, fed in pieces of ``piece`` bytes
+    and taken in events of at most ``max_data`` bytes."""
     def run_of(size: int) -> Callable[[], object]:
         body = body_of(size)
         pieces = [body[i:i + piece] for i in range(0, len(body), piece)]
-        assert count(pieces, boundary, **limits)[0] >= 1
-        return lambda: count(pieces, boundary, **limits)
+        assert count(pieces, boundary, max_data, **limits)[0] >= 1
+        return lambda: count(pieces, boundary, max_data, **limits)
     assert_linear_time(run_of, n)
 
 
@@ -391,6 +393,13 @@ def test_time_is_linear_on_delimiters_followed_by_other_bytes() -> None:
         return form(field("f", b"\r\n--B \tx" * (size // 8)))
     assert_linear(body, 128 * 1024, 64 * 1024)
     assert_linear(body, 4096, 1)
+
+
+def test_time_is_linear_when_a_big_read_is_taken_in_small_events() -> None:
+    # What was searched is not searched again for the next event.
+    def body(size: int) -> bytes:
+        return form(field("f", b"\r\n--B \tx" * (size // 8)))
+    assert_linear(body, 64 * 1024, 1 << 30, max_data=256)
 
 
 def test_time_is_linear_on_a_part_header_section_fed_one_byte_at_a_time() -> None:
