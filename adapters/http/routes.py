@@ -18,6 +18,7 @@ from adapters.http.headers import (
     etag_for,
     etag_matches,
 )
+from adapters.http.negotiation import choose
 from adapters.http.response import JSON_HEADERS, http_date, json_bytes
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
 from domain.errors import DomainError
@@ -32,14 +33,26 @@ READ_METHODS = ("GET", "HEAD")
 UPLOAD_METHODS = ("POST", "PUT")
 
 ROUTES = Router([
-    Route("upload", UPLOAD_METHODS, "/upload/{name}", bare=True),
+    Route("upload", UPLOAD_METHODS, "/upload/{name...}", bare=True),
     Route("check", READ_METHODS, "/check/{id}"),
     Route("download", READ_METHODS, "/download/{id}"),
+    # The same bytes under a URL that ends with the file's name, for clients
+    # that name the saved file after the URL (wget, curl -O).
+    Route("download_named", READ_METHODS, "/download/{id}/{name...}"),
     Route("health", READ_METHODS, "/healthz"),
+    # transfer.sh's habit: `curl --upload-file f http://host/f`.
+    Route("upload_at_root", ("PUT",), "/{name}", fallback=True),
 ])
 
 
 JSON_TYPE = list(JSON_HEADERS)
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
+TEXT_PLAIN = "text/plain; charset=utf-8"
+# JSON first: the default, also for */* and equal q-values.
+UPLOAD_ANSWER_TYPES = (JSON_HEADERS[0][1], TEXT_PLAIN)
+# The keys of an upload answer that its text/plain form lists, one line
+# each, when present (issue 14's delete link will be the second line).
+TEXT_LINKS = ("linkfordownload", "linkfordelete")
 
 
 def _check_body(_: str, stored: StoredFile) -> bytes:
@@ -130,9 +143,9 @@ class Routes:
             name = match.route.name
             if name == "check":
                 await self.check(exchange, match.value)
-            elif name == "download":
+            elif name in ("download", "download_named"):
                 await self.download(exchange, match.value, session)
-            elif name == "upload":
+            elif name in ("upload", "upload_at_root"):
                 await self.upload(exchange, unquote(match.value) or None, session)
             else:
                 exchange.respond_json(200, {"status": 200, "message": "ok"})
@@ -140,10 +153,10 @@ class Routes:
             status, payload = domain_error_payload(exc)
             exchange.respond_json(status, payload)
 
-    def url(self, route: str, exchange: Exchange, value: str) -> str:
+    def url(self, route: str, exchange: Exchange, *values: str) -> str:
         """The public link to ``route``: on ``--public-url`` when set, else on
         the origin the request was addressed to."""
-        return ROUTES.url(route, self._public_url or exchange.origin, value)
+        return ROUTES.url(route, self._public_url or exchange.origin, *values)
 
     # -- endpoints --------------------------------------------------------------------
 
@@ -167,17 +180,37 @@ class Routes:
             exchange,
             session.upload(),
         )
-        download_url = self.url("download", exchange, stored.id)
         log.info("stored %s %r (%d bytes, sha256 %s)", stored.id, stored.name, stored.size, stored.sha256)
-        exchange.respond_json(201, {
+        self.answer_upload(exchange, [stored])
+
+    def answer_upload(self, exchange: Exchange, files: list[StoredFile]) -> None:
+        """201 for one or more stored files: the JSON of the first, plus
+        ``"files"`` (every file's JSON, in order) when there are several; or,
+        when the client prefers ``text/plain``, its links, one per line.
+        ``Location`` is the first file's download link."""
+        answers = [self.upload_payload(exchange, stored) for stored in files]
+        location = [("Location", str(answers[0]["linkfordownload"]))]
+        if choose(exchange.request.headers.get("accept"), UPLOAD_ANSWER_TYPES) == TEXT_PLAIN:
+            lines = "".join(f"{answer[key]}\n" for answer in answers for key in TEXT_LINKS if key in answer)
+            exchange.respond(201, [("Content-Type", TEXT_PLAIN), NOSNIFF, *location], lines.encode("utf-8"))
+            return
+        body = dict(answers[0])
+        if len(answers) > 1:
+            body["files"] = answers
+        exchange.respond_json(201, body, location)
+
+    def upload_payload(self, exchange: Exchange, stored: StoredFile) -> dict[str, object]:
+        """The JSON object that describes one stored file in an upload answer."""
+        return {
             "status": 201,
             "fileisuploaded": stored.name,
             "linkforcheck": self.url("check", exchange, stored.id),
-            "linkfordownload": download_url,
+            "linkfordownload": self.url("download", exchange, stored.id),
+            "linkfordownloadnamed": self.url("download_named", exchange, stored.id, stored.name),
             "id": stored.id,
             "size": stored.size,
             "sha256": stored.sha256,
-        }, [("Location", download_url)])
+        }
 
     async def check(self, exchange: Exchange, file_id: str) -> None:
         stored = await self._check.check(file_id)
