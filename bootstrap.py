@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from adapters.http.access_log import AccessLog
 from adapters.http.connection import TransportConfig
+from adapters.http.cors import CorsPolicy
 from adapters.http.routes import Routes
 from adapters.http.server import HttpServer
 from adapters.throttle import RateLimits
@@ -49,6 +50,7 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer,
         DownloadService(storage, ids),
         limits,
         config.public_url,
+        CorsPolicy(config.cors_origin),
     )
     return HttpServer(routes.session, transport_config(config), access_log)
 

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from adapters.http.cors import CorsPolicy
 from adapters.http.exchange import Exchange, Handler
 from adapters.http.errors import domain_error_payload
 from adapters.http.headers import (
@@ -111,14 +112,17 @@ class Routes:
         download: DownloadService,
         throttles: ThrottlePolicy,
         public_url: str | None = None,
+        cors: CorsPolicy | None = None,
     ) -> None:
         """``public_url``: a validated ``scheme://host[:port][/prefix]`` that
-        links are built on instead of the origin the request was sent to."""
+        links are built on instead of the origin the request was sent to.
+        ``cors``: the origins whose pages may call the API (none by default)."""
         self._upload = upload
         self._check = check
         self._download = download
         self.throttles = throttles
         self._public_url = public_url
+        self._cors = cors or CorsPolicy(())
         # Check bodies and download headers depend only on the (immutable)
         # file record: made once per record, not once per request.
         self._check_bodies: IdentityMemo[StoredFile, bytes] = IdentityMemo(_check_body)
@@ -130,6 +134,8 @@ class Routes:
 
     async def handle(self, session: Session, exchange: Exchange) -> None:
         request = exchange.request
+        if self._cors.enabled and self._cross_origin(exchange):
+            return
         try:
             match = ROUTES.match(request.method, request.path)
         except NoRoute:
@@ -152,6 +158,26 @@ class Routes:
         except DomainError as exc:
             status, payload = domain_error_payload(exc)
             exchange.respond_json(status, payload)
+
+    def _cross_origin(self, exchange: Exchange) -> bool:
+        """For a request from an allowed origin: answer it if it is a
+        preflight (True), else mark every answer it will get with the CORS
+        headers. Other origins get no CORS header (False: route as usual)."""
+        request = exchange.request
+        allow_origin = self._cors.allowed_origin(request.headers)
+        if allow_origin is None:
+            return False
+        if self._cors.is_preflight(request):
+            try:
+                methods = ROUTES.methods(request.path)
+            except NoRoute:
+                exchange.extra_headers = self._cors.actual_headers(allow_origin)
+                exchange.respond_error(404, "no such endpoint")
+                return True
+            exchange.respond(204, self._cors.preflight_headers(allow_origin, request.headers, methods))
+            return True
+        exchange.extra_headers = self._cors.actual_headers(allow_origin)
+        return False
 
     def url(self, route: str, exchange: Exchange, *values: str) -> str:
         """The public link to ``route``: on ``--public-url`` when set, else on
