@@ -1,6 +1,9 @@
 """HTTP <-> domain: parse what a route needs from the request, call one
-service, shape the JSON. The URL shapes live in ``ROUTES`` (the route table);
-domain errors become answers through ``adapters/http/errors.py`` only."""
+service, shape the answer (JSON, or the links as text for a client that
+prefers ``text/plain``). The URL shapes live in ``ROUTES`` (the route table);
+domain errors become answers through ``adapters/http/errors.py`` only; form
+uploads are driven by ``adapters/http/forms.py``, CORS decided by
+``adapters/http/cors.py``."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from urllib.parse import unquote
 from adapters.http.cors import CorsPolicy
 from adapters.http.exchange import Exchange, Handler
 from adapters.http.errors import domain_error_payload
+from adapters.http.forms import NoFileInForm, is_form, upload_form
 from adapters.http.headers import (
     UNSATISFIABLE,
     attachment,
@@ -19,6 +23,7 @@ from adapters.http.headers import (
     etag_for,
     etag_matches,
 )
+from adapters.http.multipart import MultipartError
 from adapters.http.negotiation import choose
 from adapters.http.response import JSON_HEADERS, http_date, json_bytes
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
@@ -197,17 +202,28 @@ class Routes:
         if not request.chunked and request.content_length is None:
             exchange.respond_error(411, "Content-Length or chunked Transfer-Encoding required")
             return
-        disposition = request.headers.get("content-disposition")
-        name = (disposition_filename(disposition) if disposition else None) or path_name
-        self._upload.precheck(request.content_length)
-        stored = await self._upload.upload(
-            UploadRequest(name=name, content_type=request.headers.get("content-type"),
-                          declared_size=request.content_length),
-            exchange,
-            session.upload(),
-        )
-        log.info("stored %s %r (%d bytes, sha256 %s)", stored.id, stored.name, stored.size, stored.sha256)
-        self.answer_upload(exchange, [stored])
+        content_type = request.headers.get("content-type")
+        if request.method == "POST" and is_form(content_type):
+            try:
+                files = await upload_form(exchange, self._upload, session.upload())
+            except MultipartError as exc:
+                exchange.respond_error(exc.status, f"malformed multipart/form-data: {exc.message}")
+                return
+            except NoFileInForm:
+                exchange.respond_error(400, "the form has no file part (a part with a filename)")
+                return
+        else:
+            disposition = request.headers.get("content-disposition")
+            name = (disposition_filename(disposition) if disposition else None) or path_name
+            self._upload.precheck(request.content_length)
+            files = [await self._upload.upload(
+                UploadRequest(name=name, content_type=content_type, declared_size=request.content_length),
+                exchange,
+                session.upload(),
+            )]
+        for stored in files:
+            log.info("stored %s %r (%d bytes, sha256 %s)", stored.id, stored.name, stored.size, stored.sha256)
+        self.answer_upload(exchange, files)
 
     def answer_upload(self, exchange: Exchange, files: list[StoredFile]) -> None:
         """201 for one or more stored files: the JSON of the first, plus
