@@ -35,5 +35,8 @@ host = '::1' if ':' in os.environ.get('UDS_HOST', '') else '127.0.0.1'; \
 conn = http.client.HTTPConnection(host, int(os.environ.get('UDS_PORT', '8000')), timeout=4); \
 conn.request('GET', '/healthz'); \
 sys.exit(conn.getresponse().status != 200)"]
-# Exec form: python is PID 1 and receives the stop signal directly (no shell in between).
-CMD ["python3", "main.py"]
+# Exec form: python is PID 1 and receives the stop signal directly (no shell in between). An entrypoint,
+# so that flags can be appended: `docker run IMAGE --download-rate 1M`. The empty CMD says there are no
+# default arguments (none is inherited from the base image's CMD either).
+ENTRYPOINT ["python3", "main.py"]
+CMD []

@@ -12,6 +12,7 @@ from adapters.http.access_log import AccessLog
 from adapters.http.admission import Admission, RequestRates, UploadAuth
 from adapters.http.clients import ClientResolver
 from adapters.http.connection import TransportConfig
+from adapters.http.cors import CorsPolicy
 from adapters.http.routes import ROUTES, Routes
 from adapters.http.server import HttpServer
 from adapters.throttle import RateLimits
@@ -48,19 +49,21 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer,
         client_upload_rate=config.client_upload_rate,
         client_download_rate=config.client_download_rate,
     )
+    admission = Admission(
+        RequestRates(config.requests_per_minute, clock) if config.requests_per_minute else None,
+        UploadAuth(config.upload_tokens) if config.upload_tokens else None,
+        exempt_paths=[ROUTES.url("health", "")],  # health checks are never refused
+    )
     routes = Routes(
         UploadService(storage, ids, clock, config.max_upload_size),
         CheckService(storage, ids),
         DownloadService(storage, ids),
         limits,
         config.public_url,
+        CorsPolicy(config.cors_origin),
+        admission,
     )
-    admission = Admission(
-        RequestRates(config.requests_per_minute, clock) if config.requests_per_minute else None,
-        UploadAuth(config.upload_tokens) if config.upload_tokens else None,
-        exempt_paths=[ROUTES.url("health", "")],  # health checks are never refused
-    )
-    return HttpServer(lambda: admission.guard(routes.session()), transport_config(config), access_log,
+    return HttpServer(routes.session, transport_config(config), access_log,
                       ClientResolver(config.trusted_proxy, config.proxy_headers))
 
 

@@ -41,6 +41,11 @@ class UploadService:
         self._clock = clock
         self._max_size = max_size
 
+    @property
+    def max_size(self) -> int:
+        """The largest accepted file, bytes; 0 means unlimited."""
+        return self._max_size
+
     def precheck(self, declared_size: int | None) -> None:
         """Refuse a declared size before any byte is read (so the transport can
         answer instead of ``100 Continue``)."""
@@ -89,6 +94,14 @@ class UploadService:
             await writer.abort()
             raise
         return stored
+
+    async def discard(self, file_id: str) -> None:
+        """Remove a file this service just stored, when what it came with
+        failed after it (a form is stored all or nothing). Gone already is fine."""
+        try:
+            await self._storage.delete(file_id)
+        except BlobNotFound:
+            pass
 
 
 def _require_plausible(ids: IdIssuer, file_id: str) -> None:

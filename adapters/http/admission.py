@@ -35,7 +35,7 @@ from typing import Collection
 
 from adapters.client_table import MAX_CLIENTS, ClientTable
 from adapters.http.errors import error_body
-from adapters.http.exchange import Exchange, Handler
+from adapters.http.exchange import Exchange
 from adapters.http.response import JSON_HEADERS, build_head
 from ports.throttle import Clock
 
@@ -146,18 +146,6 @@ class Admission:
     @property
     def active(self) -> bool:
         return self._rates is not None or self._auth is not None
-
-    def guard(self, handler: Handler) -> Handler:
-        """``handler`` behind the checks (``handler`` itself when there are none)."""
-        if not self.active:
-            return handler
-
-        async def guarded(exchange: Exchange) -> None:
-            if self.refuse(exchange):
-                return
-            await handler(exchange)
-
-        return guarded
 
     def refuse(self, exchange: Exchange) -> bool:
         """Answer ``exchange`` with a refusal if a check fails; True if it did."""

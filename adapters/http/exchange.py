@@ -3,8 +3,9 @@
 An ``Exchange`` implements the ``ByteSource`` (request body) and ``ByteSink``
 (response body) ports for the domain, and the ways to answer: a small
 complete response (``respond``, ``respond_json``, ``respond_error``) or a
-head (``start``) followed by streamed body bytes. It talks to its connection
-through the narrow ``Channel`` interface only.
+head (``start``) followed by streamed body bytes; ``extra_headers`` go on
+whichever answer it gets. It talks to its connection through the narrow
+``Channel`` interface only.
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ class Exchange:
         self.response_started = False
         self.response_done = False
         self._expected = 0  # bytes of response body that follow the head (Content-Length, 0 for HEAD)
+        # Headers every answer to this request carries, whichever way it is
+        # made (CORS, set by the routes before they answer; also on the error
+        # answers the connection makes when the handler fails).
+        self.extra_headers: list[tuple[str, str]] = []
 
     @property
     def origin(self) -> str:
@@ -102,6 +107,8 @@ class Exchange:
             raise ResponseStarted("response already started")
         self.response_started = True
         self.status = status
+        if self.extra_headers:
+            headers = [*headers, *self.extra_headers]
         head, self._expected = self.channel.framing.head(self.request, status, headers, length, self.body_done)
         return head
 

@@ -69,7 +69,9 @@ def build_head(status: int, headers: Headers) -> bytes:
 
 
 def json_bytes(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8")
+    """The UTF-8 JSON body of an answer, ending with a newline: printed by
+    ``curl`` in a shell, the next prompt starts on a line of its own."""
+    return json.dumps(payload, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8") + b"\n"
 
 
 def http_date(timestamp: float) -> str:

@@ -1,6 +1,9 @@
 """HTTP <-> domain: parse what a route needs from the request, call one
-service, shape the JSON. The URL shapes live in ``ROUTES`` (the route table);
-domain errors become answers through ``adapters/http/errors.py`` only."""
+service, shape the answer (JSON, or the links as text for a client that
+prefers ``text/plain``). The URL shapes live in ``ROUTES`` (the route table);
+domain errors become answers through ``adapters/http/errors.py`` only; form
+uploads are driven by ``adapters/http/forms.py``, CORS decided by
+``adapters/http/cors.py``."""
 
 from __future__ import annotations
 
@@ -8,8 +11,11 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from adapters.http.admission import Admission
+from adapters.http.cors import CorsPolicy
 from adapters.http.exchange import Exchange, Handler
 from adapters.http.errors import domain_error_payload
+from adapters.http.forms import NoFileInForm, is_form, upload_form
 from adapters.http.headers import (
     UNSATISFIABLE,
     attachment,
@@ -18,6 +24,8 @@ from adapters.http.headers import (
     etag_for,
     etag_matches,
 )
+from adapters.http.multipart import MultipartError
+from adapters.http.negotiation import choose
 from adapters.http.response import JSON_HEADERS, http_date, json_bytes
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
 from domain.errors import DomainError
@@ -32,14 +40,26 @@ READ_METHODS = ("GET", "HEAD")
 UPLOAD_METHODS = ("POST", "PUT")
 
 ROUTES = Router([
-    Route("upload", UPLOAD_METHODS, "/upload/{name}", bare=True),
+    Route("upload", UPLOAD_METHODS, "/upload/{name...}", bare=True),
     Route("check", READ_METHODS, "/check/{id}"),
     Route("download", READ_METHODS, "/download/{id}"),
+    # The same bytes under a URL that ends with the file's name, for clients
+    # that name the saved file after the URL (wget, curl -O).
+    Route("download_named", READ_METHODS, "/download/{id}/{name...}"),
     Route("health", READ_METHODS, "/healthz"),
+    # transfer.sh's habit: `curl --upload-file f http://host/f`.
+    Route("upload_at_root", ("PUT",), "/{name}", fallback=True),
 ])
 
 
 JSON_TYPE = list(JSON_HEADERS)
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
+TEXT_PLAIN = "text/plain; charset=utf-8"
+# JSON first: the default, also for */* and equal q-values.
+UPLOAD_ANSWER_TYPES = (JSON_HEADERS[0][1], TEXT_PLAIN)
+# The keys of an upload answer that its text/plain form lists, one line
+# each, when present (issue 14's delete link will be the second line).
+TEXT_LINKS = ("linkfordownload", "linkfordelete")
 
 
 def _check_body(_: str, stored: StoredFile) -> bytes:
@@ -101,14 +121,21 @@ class Routes:
         download: DownloadService,
         throttles: ThrottlePolicy,
         public_url: str | None = None,
+        cors: CorsPolicy | None = None,
+        admission: Admission | None = None,
     ) -> None:
         """``public_url``: a validated ``scheme://host[:port][/prefix]`` that
-        links are built on instead of the origin the request was sent to."""
+        links are built on instead of the origin the request was sent to.
+        ``cors``: the origins whose pages may call the API (none by default).
+        ``admission``: the request-level checks (rate, upload tokens), made
+        after CORS, so a browser can read a 401 or a 429 too."""
         self._upload = upload
         self._check = check
         self._download = download
         self.throttles = throttles
         self._public_url = public_url
+        self._cors = cors or CorsPolicy(())
+        self._admission = admission if admission is not None and admission.active else None
         # Check bodies and download headers depend only on the (immutable)
         # file record: made once per record, not once per request.
         self._check_bodies: IdentityMemo[StoredFile, bytes] = IdentityMemo(_check_body)
@@ -120,6 +147,10 @@ class Routes:
 
     async def handle(self, session: Session, exchange: Exchange) -> None:
         request = exchange.request
+        if self._cors.enabled and self._cross_origin(exchange):
+            return
+        if self._admission is not None and self._admission.refuse(exchange):
+            return
         try:
             match = ROUTES.match(request.method, request.path)
         except NoRoute:
@@ -133,9 +164,9 @@ class Routes:
             name = match.route.name
             if name == "check":
                 await self.check(exchange, match.value)
-            elif name == "download":
+            elif name in ("download", "download_named"):
                 await self.download(exchange, match.value, session)
-            elif name == "upload":
+            elif name in ("upload", "upload_at_root"):
                 await self.upload(exchange, unquote(match.value) or None, session)
             else:
                 exchange.respond_json(200, {"status": 200, "message": "ok"})
@@ -143,10 +174,30 @@ class Routes:
             status, payload = domain_error_payload(exc)
             exchange.respond_json(status, payload)
 
-    def url(self, route: str, exchange: Exchange, value: str) -> str:
+    def _cross_origin(self, exchange: Exchange) -> bool:
+        """For a request from an allowed origin: answer it if it is a
+        preflight (True), else mark every answer it will get with the CORS
+        headers. Other origins get no CORS header (False: route as usual)."""
+        request = exchange.request
+        allow_origin = self._cors.allowed_origin(request.headers)
+        if allow_origin is None:
+            return False
+        if self._cors.is_preflight(request):
+            try:
+                methods = ROUTES.methods(request.path)
+            except NoRoute:
+                exchange.extra_headers = self._cors.actual_headers(allow_origin)
+                exchange.respond_error(404, "no such endpoint")
+                return True
+            exchange.respond(204, self._cors.preflight_headers(allow_origin, request.headers, methods))
+            return True
+        exchange.extra_headers = self._cors.actual_headers(allow_origin)
+        return False
+
+    def url(self, route: str, exchange: Exchange, *values: str) -> str:
         """The public link to ``route``: on ``--public-url`` when set, else on
         the origin the request was addressed to."""
-        return ROUTES.url(route, self._public_url or exchange.origin, value)
+        return ROUTES.url(route, self._public_url or exchange.origin, *values)
 
     # -- endpoints --------------------------------------------------------------------
 
@@ -161,26 +212,57 @@ class Routes:
         if not request.chunked and request.content_length is None:
             exchange.respond_error(411, "Content-Length or chunked Transfer-Encoding required")
             return
-        disposition = request.headers.get("content-disposition")
-        name = (disposition_filename(disposition) if disposition else None) or path_name
-        self._upload.precheck(request.content_length)
-        stored = await self._upload.upload(
-            UploadRequest(name=name, content_type=request.headers.get("content-type"),
-                          declared_size=request.content_length),
-            exchange,
-            session.upload(),
-        )
-        download_url = self.url("download", exchange, stored.id)
-        log.info("stored %s %r (%d bytes, sha256 %s)", stored.id, stored.name, stored.size, stored.sha256)
-        exchange.respond_json(201, {
+        content_type = request.headers.get("content-type")
+        if request.method == "POST" and is_form(content_type):
+            try:
+                files = await upload_form(exchange, self._upload, session.upload())
+            except MultipartError as exc:
+                exchange.respond_error(exc.status, f"malformed multipart/form-data: {exc.message}")
+                return
+            except NoFileInForm:
+                exchange.respond_error(400, "the form has no file part (a part with a filename)")
+                return
+        else:
+            disposition = request.headers.get("content-disposition")
+            name = (disposition_filename(disposition) if disposition else None) or path_name
+            self._upload.precheck(request.content_length)
+            files = [await self._upload.upload(
+                UploadRequest(name=name, content_type=content_type, declared_size=request.content_length),
+                exchange,
+                session.upload(),
+            )]
+        for stored in files:
+            log.info("stored %s %r (%d bytes, sha256 %s)", stored.id, stored.name, stored.size, stored.sha256)
+        self.answer_upload(exchange, files)
+
+    def answer_upload(self, exchange: Exchange, files: list[StoredFile]) -> None:
+        """201 for one or more stored files: the JSON of the first, plus
+        ``"files"`` (every file's JSON, in order) when there are several; or,
+        when the client prefers ``text/plain``, its links, one per line.
+        ``Location`` is the first file's download link."""
+        answers = [self.upload_payload(exchange, stored) for stored in files]
+        location = [("Location", str(answers[0]["linkfordownload"]))]
+        if choose(exchange.request.headers.get("accept"), UPLOAD_ANSWER_TYPES) == TEXT_PLAIN:
+            lines = "".join(f"{answer[key]}\n" for answer in answers for key in TEXT_LINKS if key in answer)
+            exchange.respond(201, [("Content-Type", TEXT_PLAIN), NOSNIFF, *location], lines.encode("utf-8"))
+            return
+        body = dict(answers[0])
+        if len(answers) > 1:
+            body["files"] = answers
+        exchange.respond_json(201, body, location)
+
+    def upload_payload(self, exchange: Exchange, stored: StoredFile) -> dict[str, object]:
+        """The JSON object that describes one stored file in an upload answer."""
+        return {
             "status": 201,
             "fileisuploaded": stored.name,
             "linkforcheck": self.url("check", exchange, stored.id),
-            "linkfordownload": download_url,
+            "linkfordownload": self.url("download", exchange, stored.id),
+            "linkfordownloadnamed": self.url("download_named", exchange, stored.id, stored.name),
             "id": stored.id,
             "size": stored.size,
             "sha256": stored.sha256,
-        }, [("Location", download_url)])
+        }
 
     async def check(self, exchange: Exchange, file_id: str) -> None:
         stored = await self._check.check(file_id)

@@ -262,7 +262,7 @@ def test_sigterm_closes_idle_keep_alive_connections_at_once(make_service: Servic
         assert answer.startswith(b"HTTP/1.1 200 ")
         assert service.stop(signal.SIGTERM) == 0
         answer += read_all(sock, 5)  # to the end: the server closed the connection
-    assert answer.endswith(b'"ok"}')
+    assert answer.endswith(b'"ok"}\n')
     assert "1 connection(s), 0 busy" in service.log() and "shutdown timeout" not in service.log()
 
 

@@ -97,7 +97,8 @@ def test_image_holds_only_the_runtime_code_and_runs_as_non_root(podman: Podman, 
     info = podman.inspect(image, kind="image")
     config = info["Config"]
     assert config["User"] == "10001:10001"
-    assert config["Cmd"] == ["python3", "main.py"]
+    # An entrypoint, so flags can be appended to `run IMAGE`; no default arguments.
+    assert config["Entrypoint"] == ["python3", "main.py"] and not config.get("Cmd")
     assert config["StopSignal"] == "SIGTERM"
     assert info["Healthcheck"]["Test"][:2] == ["CMD", "python3"]  # kept by --format docker
     assert "/data" in config["Volumes"] and "8000/tcp" in config["ExposedPorts"]
@@ -105,10 +106,15 @@ def test_image_holds_only_the_runtime_code_and_runs_as_non_root(podman: Podman, 
 
     probe = ("import os; print(os.getuid(), os.getgid(), os.stat('/data').st_uid, os.access('/app', os.W_OK)); "
              "print(*sorted(os.listdir('/app')))")
-    result = podman("run", "--rm", *podman.ulimits, "--health-interval=disable", image, "python3", "-c", probe)
+    result = podman("run", "--rm", *podman.ulimits, "--health-interval=disable", "--entrypoint", "python3",
+                    image, "-c", probe)
     ids, listing = result.stdout.splitlines()
     assert ids == "10001 10001 10001 False"
     assert set(listing.split()) - {"__pycache__"} == RUNTIME_CODE
+
+    # Flags after the image name reach main.py.
+    result = podman("run", "--rm", *podman.ulimits, "--health-interval=disable", image, "--version")
+    assert result.stdout.startswith("upload-download-service "), result.stdout
 
 
 def upload(client: requests.Session, url: str, data: bytes, name: str) -> dict[str, object]:

@@ -30,6 +30,18 @@ def test_compose_example_values_are_valid() -> None:
             "UDS_MAX_UPLOAD_SIZE", "UDS_PUBLIC_URL"} <= set(settings)
     config = parse_config([], settings)
     assert config.download_rate == 1 << 20 and config.total_download_rate == 10 << 20
+    # Shown, but empty (= unset): links follow the Host header, not a hard-coded localhost that is
+    # wrong as soon as the service is reached from another machine.
+    assert settings["UDS_PUBLIC_URL"] == "" and config.public_url is None
+
+
+def test_the_image_takes_flags_after_its_name() -> None:
+    """`docker run IMAGE --download-rate 1M`: main.py is the entrypoint, and
+    no CMD adds default arguments (HEALTHCHECK's CMD is not an instruction)."""
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    assert 'ENTRYPOINT ["python3", "main.py"]' in lines
+    assert [line for line in lines if re.match(r"(CMD|ENTRYPOINT)\b", line)] == [
+        'ENTRYPOINT ["python3", "main.py"]', "CMD []"]
 
 
 def test_readme_configuration_table_lists_every_flag_with_its_real_default() -> None:
