@@ -24,13 +24,14 @@ import secrets
 import sqlite3
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Any, Awaitable, Callable, Iterator, TypeVar
+from typing import Any, Awaitable, Callable, Iterator, Sequence, TypeVar
 
 from ports.ledger import LedgerUnavailable, Record, RecordExists, Reservation
 
 T = TypeVar("T")
 
 SCHEMA_VERSION = 1
+ID_BATCH = 500  # ids per "IN (...)" query: below SQLite's limit on bound parameters
 PURGE_BATCH = 16  # lapsed reservations dropped per admission: bounded work, and they never pile up
 _SCHEMA = (
     """CREATE TABLE records (
@@ -98,6 +99,44 @@ class SqliteLedger:
         fails early on a bad path or a newer schema. Call before forking: it
         leaves no connection open."""
         self._connect().close()
+
+    def clear_reservations(self) -> int:
+        """Drop every reservation (blocking) and return how many there were.
+        Only for start-up, before any worker runs: no download of this
+        machine is in progress then, so the slots that a killed service's
+        downloads held are free at once, not at the end of their leases.
+        Wrong while another process uses the ledger."""
+        conn = self._connect()
+        try:
+            with self._write(conn, durable=False):
+                return int(conn.execute("DELETE FROM reservations").rowcount)
+        finally:
+            conn.close()
+
+    def unknown_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that have no record (blocking, for start-up)."""
+        conn = self._connect()
+        try:
+            known: set[str] = set()
+            for start in range(0, len(ids), ID_BATCH):
+                batch = ids[start:start + ID_BATCH]
+                marks = ", ".join("?" * len(batch))
+                known.update(row[0] for row in conn.execute(f"SELECT id FROM records WHERE id IN ({marks})", batch))
+            return [file_id for file_id in ids if file_id not in known]
+        finally:
+            conn.close()
+
+    def add_blocking(self, records: Sequence[Record]) -> int:
+        """Add ``records`` in one transaction (blocking, for start-up); an id
+        that has a record already is left as it is. Returns how many were added."""
+        conn = self._connect()
+        try:
+            with self._write(conn, durable=True):
+                return sum(conn.execute(f"INSERT OR IGNORE INTO records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                        (r.id, r.size, r.created, r.expires, r.max_downloads, r.downloads,
+                                         r.delete_token_hash, r.client)).rowcount for r in records)
+        finally:
+            conn.close()
 
     def close(self) -> None:
         """Close this process's connection and stop its thread (blocking)."""

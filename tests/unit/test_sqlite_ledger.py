@@ -345,3 +345,30 @@ def test_a_cancelled_reservation_gives_its_slot_back(tmp_path: Path) -> None:
     run(scenario)
     other.close()
     ledger.close()
+
+
+def test_clearing_reservations_at_start_up_frees_the_slots_of_a_killed_service(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    ledger = SqliteLedger(path)
+    ledger.prepare()
+
+    async def held() -> None:  # a service holds the only slot of "busy", then dies
+        await ledger.add(record("busy", max_downloads=1))
+        await ledger.add(record("done", max_downloads=1))
+        assert await ledger.reserve_download("busy", 1000.0, 600.0) is not None
+        assert await ledger.reserve_download("busy", 1000.0, 600.0) is None
+        done = await ledger.reserve_download("done", 1000.0, 600.0)
+        assert done is not None and await ledger.complete_download(done, 1000.0) == 0
+
+    run(held)
+    ledger.close()
+    restarted = SqliteLedger(path)
+    restarted.prepare()
+    assert restarted.clear_reservations() == 1
+
+    async def after() -> None:
+        assert await restarted.reserve_download("busy", 1000.0, 600.0) is not None
+        assert await restarted.reserve_download("done", 1000.0, 600.0) is None  # counted ones stay counted
+
+    run(after)
+    restarted.close()
