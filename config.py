@@ -15,6 +15,8 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any, Callable, Mapping, NoReturn, Sequence
 from urllib.parse import urlsplit
 
+from domain.durations import format_duration, parse_duration
+
 VERSION = "1.1.0"
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -108,6 +110,18 @@ def parse_origin(text: str) -> str:
     return value.lower()
 
 
+def parse_ttl(text: str) -> float:
+    """A lifetime such as ``7d``, ``12h`` or ``90`` (seconds); ``0`` is allowed."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def show_ttl(value: float | None) -> str:
+    return "0" if not value else format_duration(value)
+
+
 def parse_host(text: str) -> str:
     if not text.strip():
         raise ConfigError("the host must not be empty")
@@ -136,6 +150,16 @@ class Config:
     log_level: str = "INFO"
     workers: int = 1
     cors_origin: tuple[str, ...] = ()
+    default_ttl: float = 7 * 86400.0
+    max_ttl: float | None = None
+    max_storage: int = 0
+    janitor_interval: float = 30.0
+
+    def __post_init__(self) -> None:
+        ceiling = self.max_ttl
+        if ceiling and (not self.default_ttl or self.default_ttl > ceiling):
+            raise ConfigError(f"--default-ttl ({show_ttl(self.default_ttl)}, 0 = never) must not exceed "
+                              f"--max-ttl ({show_ttl(ceiling)})")
 
 
 @dataclass(frozen=True)
@@ -187,6 +211,14 @@ OPTIONS: dict[str, Option] = {
                       "total rates are split evenly between them"),
     "cors_origin": Option(parse_origin, "ORIGIN", "web origin allowed to call the API from a browser (CORS); "
                           "repeatable, or * for any", default_text="none (CORS off)", repeat=True),
+    "default_ttl": Option(parse_ttl, "DURATION", "how long an upload lives unless it asks for less "
+                          "(Expires-In, Max-Days), e.g. 7d, 12h, 30m; 0 = forever", show_ttl),
+    "max_ttl": Option(parse_ttl, "DURATION", "the longest life an upload may ask for; 0 = no limit",
+                      show_ttl, default_text="the default TTL"),
+    "max_storage": Option(parse_size, "BYTES", "total size of the stored files; uploads beyond it get 507; "
+                          "0 = unlimited", show_size),
+    "janitor_interval": Option(parse_seconds, "SECONDS", "how often expired, used-up and deleted files are removed "
+                               "from the disk", show_seconds),
 }
 
 
@@ -249,6 +281,11 @@ def describe_limits(config: Config) -> str:
     def rate(value: int) -> str:
         return f"{value} B/s" if value else "unlimited"
 
+    ceiling = config.default_ttl if config.max_ttl is None else config.max_ttl
+
     return (f"upload {rate(config.upload_rate)} per connection, {rate(config.total_upload_rate)} total; "
             f"download {rate(config.download_rate)} per connection, {rate(config.total_download_rate)} total; "
-            f"max upload {config.max_upload_size or 'unlimited'} bytes")
+            f"max upload {config.max_upload_size or 'unlimited'} bytes; "
+            f"files live {show_ttl(config.default_ttl) if config.default_ttl else 'forever'} "
+            f"(uploads may ask for {show_ttl(ceiling) if ceiling else 'any life'}); "
+            f"stored total {config.max_storage or 'unlimited'} bytes")

@@ -1,0 +1,338 @@
+"""How long a stored file lives and how often it may be downloaded.
+
+The upload terms (``Expires-In``, ``Max-Days``, ``Max-Downloads``), the
+service's policy (``--default-ttl``, ``--max-ttl``, ``--max-storage``), the
+delete token, the download leases and the removal of a file, on the ledger,
+storage and clock ports only. Blobs never change: what does lives in the
+ledger (see ``ports/ledger.py`` for the protocol this follows). Times handed
+to the ledger are wall-clock epoch seconds (``Clock.wall``), which every
+worker process reads alike.
+
+Removal order: the blob first, then the ledger record. A crash in between
+leaves a record without a blob, which answers 404 and which ``expired`` still
+lists for the janitor; the other order could leave a blob that nothing lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import AsyncIterator, Awaitable, Callable, TypeVar
+
+from domain.durations import parse_duration
+from domain.errors import BadUploadTerms, DeleteForbidden, DeleteUnauthorized, DownloadsBusy, FileNotFound
+from domain.errors import LedgerBusy, QuotaExceeded
+from domain.model import StoredFile
+from ports.ledger import Ledger, LedgerUnavailable, Record, Reservation
+from ports.storage import BlobNotFound, Storage
+from ports.throttle import Clock
+
+log = logging.getLogger("uds.files")
+
+T = TypeVar("T")
+
+DAY = 86400
+MAX_DAYS_DIGITS = 5            # Max-Days: up to 99999 days (then clamped to the policy's ceiling)
+MAX_DOWNLOADS_DIGITS = 9       # Max-Downloads: up to 999,999,999
+DELETE_TOKEN_BYTES = 24        # 192 random bits; only their SHA-256 is stored
+MAX_TOKEN_CHARS = 128          # longer tokens are wrong without hashing them
+LEASE_SECONDS = 30.0           # how long a download holds its slot without renewing (a killed worker's, at most)
+RENEW_EVERY = LEASE_SECONDS / 3
+BUSY_RETRY_AFTER = 5           # seconds, in the 503 of a download whose every slot is in progress
+LEDGER_RETRY_AFTER = 2         # seconds, in the 503 of a ledger that could not answer
+_DIGITS = frozenset("0123456789")
+
+
+def token_hash(token: str) -> str:
+    """What the ledger keeps of a delete token: its SHA-256, in hex."""
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def new_delete_token() -> str:
+    return secrets.token_urlsafe(DELETE_TOKEN_BYTES)
+
+
+def rfc3339(epoch: float | None) -> str | None:
+    """``2026-11-26T04:09:22Z`` (whole seconds, rounded down), or ``None``."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(int(epoch), timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _count(header: str, text: str, digits: int) -> int:
+    value = text.strip(" \t")
+    if not value or len(value) > digits or not _DIGITS.issuperset(value) or int(value) < 1:
+        raise BadUploadTerms(f"{header} must be a positive whole number of at most {digits} digits, not {text!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class UploadTerms:
+    """What an upload asked for. ``life``: seconds it asked to live (``0``
+    for forever), ``None`` for the service's default; the policy clamps it.
+    ``max_downloads``: complete downloads allowed, ``None`` for unlimited."""
+
+    life: float | None = None
+    max_downloads: int | None = None
+
+    @classmethod
+    def parse(cls, expires_in: str | None, max_days: str | None, max_downloads: str | None) -> UploadTerms:
+        """The terms from the raw header values (``None`` when absent).
+        ``Expires-In`` is a duration (``12h``, ``1d12h``, ``90``; ``0`` asks
+        for forever); ``Max-Days`` (transfer.sh) a positive number of days.
+        With both, the shorter life wins. Raises ``BadUploadTerms`` (400)."""
+        lives = []
+        if expires_in is not None:
+            try:
+                lives.append(parse_duration(expires_in))
+            except ValueError as exc:
+                raise BadUploadTerms(f"Expires-In: {exc}") from None
+        if max_days is not None:
+            lives.append(float(_count("Max-Days", max_days, MAX_DAYS_DIGITS) * DAY))
+        life = None
+        if lives:
+            finite = [value for value in lives if value]
+            life = min(finite) if finite else 0.0
+        limit = None if max_downloads is None else _count("Max-Downloads", max_downloads, MAX_DOWNLOADS_DIGITS)
+        return cls(life, limit)
+
+
+@dataclass(frozen=True)
+class LifecyclePolicy:
+    """``default_ttl``: seconds an upload lives when it asks nothing (``0``:
+    forever). ``max_ttl``: the longest life an upload may ask for (``0``: no
+    limit; ``None``: ``default_ttl``, so uploads can only shorten their life).
+    ``max_storage``: bytes all stored files may take together (``0``: no limit)."""
+
+    default_ttl: float = 7 * DAY
+    max_ttl: float | None = None
+    max_storage: int = 0
+
+    @property
+    def ceiling(self) -> float | None:
+        """The longest life in seconds, ``None`` when there is no limit."""
+        ceiling = self.default_ttl if self.max_ttl is None else self.max_ttl
+        return ceiling or None
+
+    def life(self, asked: float | None) -> float | None:
+        """Seconds a file that asked for ``asked`` lives, ``None`` for forever.
+        A longer wish than the ceiling is clamped to it (the answer's
+        ``expires`` says what was granted); ``0`` asks for forever."""
+        life = self.default_ttl if asked is None else asked
+        ceiling = self.ceiling
+        if ceiling is not None and (not life or life > ceiling):
+            return ceiling
+        return life or None
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """A committed upload with its ledger record and its delete token (the
+    token is shown once, in the upload's answer, and never stored)."""
+
+    file: StoredFile
+    record: Record
+    delete_token: str
+
+
+class LeaseLost(ConnectionAbortedError):
+    """A counted download's lease ran out before its last byte: the slot may
+    have gone to another download, so the response is aborted without it.
+    A ``ConnectionError``: the transport aborts the connection, as when the
+    peer is gone."""
+
+
+class Lifecycle:
+    """Expiry, download counting, deletion and the quota, over one ledger."""
+
+    def __init__(self, ledger: Ledger, storage: Storage, clock: Clock, policy: LifecyclePolicy,
+                 new_token: Callable[[], str] = new_delete_token) -> None:
+        self.ledger = ledger
+        self.policy = policy
+        self._storage = storage
+        self._clock = clock
+        self._new_token = new_token
+
+    def now(self) -> float:
+        return self._clock.wall()
+
+    async def call(self, step: Awaitable[T]) -> T:
+        """A ledger step, its ``LedgerUnavailable`` as ``LedgerBusy`` (503)."""
+        try:
+            return await step
+        except LedgerUnavailable as exc:
+            log.warning("%s", exc)
+            raise LedgerBusy(LEDGER_RETRY_AFTER) from None
+
+    # -- uploads ---------------------------------------------------------------------
+
+    async def room(self) -> int | None:
+        """Bytes the quota still allows (may be negative), ``None`` without a
+        quota. From the ledger's running total: no scan."""
+        if not self.policy.max_storage:
+            return None
+        return self.policy.max_storage - await self.call(self.ledger.total_bytes())
+
+    async def require_room(self, size: int) -> None:
+        """Raise ``QuotaExceeded`` (507) unless ``size`` more bytes fit."""
+        room = await self.room()
+        if room is not None and size > room:
+            raise QuotaExceeded(self.policy.max_storage)
+
+    async def register(self, stored: StoredFile, terms: UploadTerms, client: str) -> Uploaded:
+        """Add the ledger record of a committed blob (the caller deletes the
+        blob if this raises). Its life starts at the blob's ``created``."""
+        token = self._new_token()
+        created = stored.created.timestamp()
+        life = self.policy.life(terms.life)
+        record = Record(id=stored.id, size=stored.size, created=created,
+                        expires=None if life is None else created + life, max_downloads=terms.max_downloads,
+                        downloads=0, delete_token_hash=token_hash(token), client=client)
+        await self.call(self.ledger.add(record))
+        return Uploaded(stored, record, token)
+
+    def adopted(self, stored: StoredFile) -> Record:
+        """The record given to a blob found without one at start-up (see
+        ``adapters/adoption.py``): the default life counted from now, no
+        download limit, and the hash of a delete token nobody was told."""
+        life = self.policy.life(None)
+        return Record(id=stored.id, size=stored.size, created=stored.created.timestamp(),
+                      expires=None if life is None else int(self.now()) + life, max_downloads=None,
+                      downloads=0, delete_token_hash=token_hash(self._new_token()), client="")
+
+    # -- checks and downloads ---------------------------------------------------------
+
+    async def available(self, file_id: str) -> Record:
+        """The record of a file that may be checked and downloaded now;
+        ``FileNotFound`` for a missing, expired, used-up or deleted one."""
+        record = await self.call(self.ledger.get(file_id))
+        if record is None or not record.available(self.now()):
+            raise FileNotFound(file_id)
+        return record
+
+    async def reserve(self, record: Record) -> Lease:
+        """Admit a download that will deliver the file's last byte. A file
+        without a limit needs no ledger step (its availability was just
+        read). Raises ``FileNotFound`` when the file has gone meanwhile, and
+        ``DownloadsBusy`` (503) when downloads in progress hold every slot."""
+        if record.max_downloads is None:
+            return Lease(self, Reservation(record.id, None, LEASE_SECONDS))
+        reservation = await self.call(self.ledger.reserve_download(record.id, self.now(), LEASE_SECONDS))
+        if reservation is None:
+            await self.available(record.id)  # raises FileNotFound when gone
+            raise DownloadsBusy(record.id, BUSY_RETRY_AFTER)
+        return Lease(self, reservation)
+
+    # -- deletion ---------------------------------------------------------------------
+
+    async def delete(self, file_id: str, token: str | None) -> None:
+        """Delete a file on its delete token: ``DeleteUnauthorized`` (401)
+        without one, ``FileNotFound`` for a file that is not available,
+        ``DeleteForbidden`` (403) for a wrong token. The compare-and-revoke
+        is one ledger step (in constant time there); the blob and record go
+        right after."""
+        if not token:
+            raise DeleteUnauthorized()
+        if len(token) <= MAX_TOKEN_CHARS and await self.call(
+                self.ledger.delete_if_token(file_id, token_hash(token), self.now())):
+            log.info("deleted %s on its delete token", file_id)
+            await self.discard(file_id)
+            return
+        await self.available(file_id)  # raises FileNotFound when there is nothing to delete
+        raise DeleteForbidden()
+
+    async def discard(self, file_id: str) -> None:
+        """Remove the blob, then the record; either may be gone already
+        (another worker's janitor, a delete racing the last download)."""
+        try:
+            await self._storage.delete(file_id)
+        except BlobNotFound:
+            pass
+        await self.call(self.ledger.remove(file_id))
+
+
+class Lease:
+    """One admitted download that will deliver the file's last byte. Counted
+    (``ticket`` set) when the file has a download limit; then:
+
+    - ``kept()`` renews the lease every ``RENEW_EVERY`` seconds while the
+      bytes go (a slow download keeps its slot however long it takes);
+    - ``settle()``, with only the last byte left to send, renews once more
+      (``LeaseLost`` if the lease ran out: the slot may be someone else's)
+      and counts the download, in that order, before the last byte goes: a
+      crash then may lose a copy that was all but sent, never let one more
+      than the limit out;
+    - ``finish()`` after the last byte deletes a used-up file;
+    - ``release()`` gives the slot back at once when the response is
+      interrupted before ``settle``: that download does not count.
+    """
+
+    def __init__(self, lifecycle: Lifecycle, reservation: Reservation) -> None:
+        self._lifecycle = lifecycle
+        self.reservation = reservation
+        self.downloads_left: int | None = None  # set by settle()
+        self._ended = False
+
+    @property
+    def counted(self) -> bool:
+        return self.reservation.counted
+
+    @asynccontextmanager
+    async def kept(self, clock: Clock) -> AsyncIterator[None]:
+        """Renew the lease in the background for the duration of the block."""
+        keeper = asyncio.ensure_future(self._keep(clock)) if self.counted else None
+        try:
+            yield
+        finally:
+            if keeper is not None:
+                keeper.cancel()
+
+    async def _keep(self, clock: Clock) -> None:
+        ledger = self._lifecycle.ledger
+        while True:
+            await clock.sleep(RENEW_EVERY)
+            try:
+                if not await ledger.renew(self.reservation, self._lifecycle.now()):
+                    return  # lapsed: settle() will say so
+            except LedgerUnavailable as exc:
+                log.warning("renewing the lease of a download of %s: %s", self.reservation.file_id, exc)
+
+    async def settle(self) -> None:
+        """Confirm the lease and count the download (see the class docstring)."""
+        if not self.counted:
+            return
+        lifecycle = self._lifecycle
+        if not await lifecycle.call(lifecycle.ledger.renew(self.reservation, lifecycle.now())):
+            self._ended = True
+            log.warning("a download of %s outlived its lease; aborted before its last byte",
+                        self.reservation.file_id)
+            raise LeaseLost(f"the download lease of {self.reservation.file_id} ran out")
+        # Shielded: a cancelled response must not leave a sent copy uncounted.
+        count = asyncio.ensure_future(lifecycle.ledger.complete_download(self.reservation, lifecycle.now()))
+        self._ended = True
+        self.downloads_left = await lifecycle.call(asyncio.shield(count))
+
+    async def finish(self) -> None:
+        """After the last byte: delete the file if that was its last download."""
+        if self.downloads_left == 0:
+            log.info("%s had its last download; deleted", self.reservation.file_id)
+            await self._lifecycle.discard(self.reservation.file_id)
+
+    def release(self) -> None:
+        """Give the slot back without counting (the response was cut short).
+        In the background: it runs in an ``except`` path, maybe cancelled."""
+        if self._ended or not self.counted:
+            return
+        self._ended = True
+        releasing = asyncio.ensure_future(self._lifecycle.ledger.release_download(self.reservation))
+        releasing.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("releasing a download slot: %s (it frees itself when its lease ends)", task.exception())
