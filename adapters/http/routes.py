@@ -1,6 +1,10 @@
 """HTTP <-> domain: parse what a route needs from the request, call one
 service, shape the JSON. The URL shapes live in ``ROUTES`` (the route table);
-domain errors become answers through ``adapters/http/errors.py`` only."""
+domain errors become answers through ``adapters/http/errors.py`` only.
+
+Deleting: ``DELETE /download/<id>`` with ``X-Delete-Token``, or ``DELETE
+/delete/<id>/<token>`` (the ``linkfordelete`` of the upload's answer, token
+in the path). Only ``DELETE`` deletes: a link preview's ``GET`` never does."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from adapters.http.exchange import Exchange, Handler
-from adapters.http.errors import domain_error_payload
+from adapters.http.errors import domain_error_headers, domain_error_payload
 from adapters.http.headers import (
     UNSATISFIABLE,
     attachment,
@@ -21,9 +25,11 @@ from adapters.http.headers import (
 from adapters.http.response import JSON_HEADERS, http_date, json_bytes
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
 from domain.errors import DomainError
+from domain.lifecycle import UploadTerms, Uploaded, rfc3339
 from domain.memo import IdentityMemo
 from domain.model import StoredFile
-from domain.services import CheckService, DownloadService, UploadRequest, UploadService
+from domain.services import CheckedFile, CheckService, DeleteService, DownloadService, UploadRequest, UploadService
+from ports.ledger import Record
 from ports.throttle import Throttle, ThrottlePolicy
 
 log = logging.getLogger("uds.routes")
@@ -34,7 +40,8 @@ UPLOAD_METHODS = ("POST", "PUT")
 ROUTES = Router([
     Route("upload", UPLOAD_METHODS, "/upload/{name}", bare=True),
     Route("check", READ_METHODS, "/check/{id}"),
-    Route("download", READ_METHODS, "/download/{id}"),
+    Route("download", (*READ_METHODS, "DELETE"), "/download/{id}"),
+    Route("delete", ("DELETE",), "/delete/{id}"),  # /delete/<id>/<token>
     Route("health", READ_METHODS, "/healthz"),
 ])
 
@@ -42,7 +49,8 @@ ROUTES = Router([
 JSON_TYPE = list(JSON_HEADERS)
 
 
-def _check_body(_: str, stored: StoredFile) -> bytes:
+def _check_body(checked: CheckedFile) -> bytes:
+    stored, record = checked.file, checked.record
     return json_bytes({
         "status": 200,
         "file": stored.name,
@@ -51,7 +59,14 @@ def _check_body(_: str, stored: StoredFile) -> bytes:
         "size": stored.size,
         "sha256": stored.sha256,
         "created": stored.created_rfc3339,
+        **_lifetime(record),
     })
+
+
+def _lifetime(record: Record) -> dict[str, object]:
+    """``expires`` (RFC 3339, ``null`` for never) and ``downloads_left``
+    (``null`` when unlimited), in the upload and check answers."""
+    return {"expires": rfc3339(record.expires), "downloads_left": record.downloads_left}
 
 
 def _download_headers(_: str, stored: StoredFile) -> list[tuple[str, str]]:
@@ -96,6 +111,7 @@ class Routes:
         upload: UploadService,
         check: CheckService,
         download: DownloadService,
+        delete: DeleteService,
         throttles: ThrottlePolicy,
         public_url: str | None = None,
     ) -> None:
@@ -104,11 +120,13 @@ class Routes:
         self._upload = upload
         self._check = check
         self._download = download
+        self._delete = delete
         self.throttles = throttles
         self._public_url = public_url
-        # Check bodies and download headers depend only on the (immutable)
-        # file record: made once per record, not once per request.
-        self._check_bodies: IdentityMemo[StoredFile, bytes] = IdentityMemo(_check_body)
+        # Download headers depend only on the (immutable) file record: made
+        # once per record, not once per request. Check bodies also show the
+        # ledger record, which changes: remade when it does.
+        self._check_bodies = _CheckBodies()
         self._download_headers: IdentityMemo[StoredFile, list[tuple[str, str]]] = IdentityMemo(_download_headers)
 
     def session(self) -> Handler:
@@ -130,20 +148,25 @@ class Routes:
             name = match.route.name
             if name == "check":
                 await self.check(exchange, match.value)
+            elif name == "download" and request.method == "DELETE":
+                await self.delete(exchange, match.value.partition("/")[0], request.headers.get("x-delete-token"))
             elif name == "download":
                 await self.download(exchange, match.value, session)
+            elif name == "delete":
+                file_id, _, token = match.value.partition("/")
+                await self.delete(exchange, file_id, unquote(token))
             elif name == "upload":
                 await self.upload(exchange, unquote(match.value) or None, session)
             else:
                 exchange.respond_json(200, {"status": 200, "message": "ok"})
         except DomainError as exc:
             status, payload = domain_error_payload(exc)
-            exchange.respond_json(status, payload)
+            exchange.respond_json(status, payload, domain_error_headers(exc))
 
-    def url(self, route: str, exchange: Exchange, value: str) -> str:
+    def url(self, route: str, exchange: Exchange, value: str, *more: str) -> str:
         """The public link to ``route``: on ``--public-url`` when set, else on
         the origin the request was addressed to."""
-        return ROUTES.url(route, self._public_url or exchange.origin, value)
+        return ROUTES.url(route, self._public_url or exchange.origin, value, *more)
 
     # -- endpoints --------------------------------------------------------------------
 
@@ -161,27 +184,45 @@ class Routes:
         disposition = request.headers.get("content-disposition")
         name = (disposition_filename(disposition) if disposition else None) or path_name
         self._upload.precheck(request.content_length)
-        stored = await self._upload.upload(
+        headers = request.headers
+        terms = UploadTerms.parse(headers.get("expires-in"), headers.get("max-days"), headers.get("max-downloads"))
+        uploaded = await self._upload.upload(
             UploadRequest(name=name, content_type=request.headers.get("content-type"),
-                          declared_size=request.content_length),
+                          declared_size=request.content_length, terms=terms),
             exchange,
             session.upload(),
         )
+        self._answer_upload(exchange, uploaded)
+
+    def _answer_upload(self, exchange: Exchange, uploaded: Uploaded) -> None:
+        """201 with the links; ``linkfordelete``, ``deletetoken`` and
+        ``X-Url-Delete`` as transfer.sh has them."""
+        stored = uploaded.file
         download_url = self.url("download", exchange, stored.id)
-        log.info("stored %s %r (%d bytes, sha256 %s)", stored.id, stored.name, stored.size, stored.sha256)
+        delete_url = self.url("delete", exchange, stored.id, uploaded.delete_token)
+        log.info("stored %s %r (%d bytes, sha256 %s, expires %s, downloads %s)", stored.id, stored.name,
+                 stored.size, stored.sha256, rfc3339(uploaded.record.expires) or "never",
+                 uploaded.record.max_downloads or "unlimited")
         exchange.respond_json(201, {
             "status": 201,
             "fileisuploaded": stored.name,
             "linkforcheck": self.url("check", exchange, stored.id),
             "linkfordownload": download_url,
+            "linkfordelete": delete_url,
+            "deletetoken": uploaded.delete_token,
             "id": stored.id,
             "size": stored.size,
             "sha256": stored.sha256,
-        }, [("Location", download_url)])
+            **_lifetime(uploaded.record),
+        }, [("Location", download_url), ("X-Url-Delete", delete_url)])
 
     async def check(self, exchange: Exchange, file_id: str) -> None:
-        stored = await self._check.check(file_id)
-        exchange.respond(200, JSON_TYPE, self._check_bodies.get(stored.id, stored))
+        checked = await self._check.check(file_id)
+        exchange.respond(200, JSON_TYPE, self._check_bodies.get(checked))
+
+    async def delete(self, exchange: Exchange, file_id: str, token: str | None) -> None:
+        await self._delete.delete(file_id, token)
+        exchange.respond(204, [])
 
     async def download(self, exchange: Exchange, file_id: str, session: Session) -> None:
         opened = await self._download.open(file_id)
@@ -204,14 +245,24 @@ class Routes:
                     return
                 if isinstance(wanted, tuple):
                     start, end = wanted
-            if (start, end) != (0, stored.size):
-                exchange.start(206, [*headers, ("Content-Range", f"bytes {start}-{end - 1}/{stored.size}")],
-                               end - start)
-            else:
-                exchange.start(200, headers, stored.size)
+            # Only a response that will deliver the last byte may count (a
+            # HEAD, a 304 or a range short of the end never do): admitted
+            # before answering, since it may be refused (503, or 404 if the
+            # file's last download just ended).
+            lease = None if exchange.head_only or end != stored.size else await self._download.reserve(opened)
+            try:
+                if (start, end) != (0, stored.size):
+                    exchange.start(206, [*headers, ("Content-Range", f"bytes {start}-{end - 1}/{stored.size}")],
+                                   end - start)
+                else:
+                    exchange.start(200, headers, stored.size)
+            except BaseException:
+                if lease is not None:
+                    lease.release()
+                raise
             if exchange.head_only:
                 return
-            await self._download.send(opened, start, end - start, exchange, session.download())
+            await self._download.send(opened, start, end - start, exchange, session.download(), lease)
         finally:
             opened.reader.close()
 
@@ -225,3 +276,25 @@ class Routes:
         if if_range.startswith('"') or if_range.startswith("W/"):
             return if_range == etag
         return if_range == dict(headers)["Last-Modified"]
+
+
+class _CheckBodies:
+    """The JSON of check answers, remade only when the blob's metadata (the
+    same object while the blob is unchanged) or the ledger record (compared
+    by value: the ledger returns a new object every time) changed. Bounded;
+    the oldest entries go first."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._limit = limit
+        self._bodies: dict[str, tuple[StoredFile, Record, bytes]] = {}
+
+    def get(self, checked: CheckedFile) -> bytes:
+        file_id = checked.file.id
+        known = self._bodies.get(file_id)
+        if known is not None and known[0] is checked.file and known[1] == checked.record:
+            return known[2]
+        body = _check_body(checked)
+        if known is None and len(self._bodies) >= self._limit:
+            del self._bodies[next(iter(self._bodies))]
+        self._bodies[file_id] = (checked.file, checked.record, body)
+        return body

@@ -78,11 +78,13 @@ class Router:
             return Match(route, value)
         raise NoRoute(path)
 
-    def url(self, name: str, base: str, value: str = "") -> str:
+    def url(self, name: str, base: str, value: str = "", *more: str) -> str:
         """The absolute URL of route ``name`` with its parameter set to
-        ``value`` (percent-encoded), on ``base`` (``scheme://host[:port][/prefix]``)."""
+        ``value`` (percent-encoded), on ``base`` (``scheme://host[:port][/prefix]``).
+        ``more`` are further path segments of the parameter (each
+        percent-encoded, joined with ``/``)."""
         route = self._by_name[name]
-        return base + route.prefix + quote(value, safe="")
+        return base + route.prefix + "/".join(quote(part, safe="") for part in (value, *more))
 
 
 def _match_path(route: Route, path: str) -> str | None:

@@ -33,11 +33,21 @@ def test_unknown_paths_are_no_route(path: str) -> None:
 
 def test_a_known_path_with_another_method_lists_the_allowed_ones() -> None:
     with pytest.raises(MethodNotAllowed) as caught:
-        ROUTES.match("DELETE", "/download/x")
-    assert caught.value.allowed == ("GET", "HEAD")
+        ROUTES.match("POST", "/download/x")
+    assert caught.value.allowed == ("GET", "HEAD", "DELETE")
+    with pytest.raises(MethodNotAllowed) as caught:
+        ROUTES.match("GET", "/delete/x/token")  # a link preview never deletes
+    assert caught.value.allowed == ("DELETE",)
     with pytest.raises(MethodNotAllowed) as caught:
         ROUTES.match("GET", "/upload")
     assert caught.value.allowed == ("POST", "PUT")
+
+
+def test_a_link_of_several_segments_encodes_each_and_matches_back() -> None:
+    url = ROUTES.url("delete", "http://h", "id-1", "to/ken")
+    assert url == "http://h/delete/id-1/to%2Fken"
+    match = ROUTES.match("DELETE", url.removeprefix("http://h"))
+    assert (match.route.name, match.value) == ("delete", "id-1/to%2Fken")
 
 
 def test_links_are_built_from_the_same_patterns_and_match_back() -> None:
