@@ -10,7 +10,8 @@ read-modify-write is one ``BEGIN IMMEDIATE`` transaction, which takes the
 database's write lock up front, so two processes never both decide on the same
 stale count; ``busy_timeout`` makes a process wait for the lock instead of
 failing. Each call runs in the process's own single ledger thread and the
-event loop only awaits it. A process killed mid-transaction leaves the
+event loop only awaits it (the ``get`` calls of one turn of the loop as one
+job: checks and downloads under load share the thread round trips). A process killed mid-transaction leaves the
 database as it was before that transaction (SQLite's journal guarantees it).
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Awaitable, Callable, Iterator, Sequence, TypeVar
 
+from adapters.storage.threads import Offload
 from ports.ledger import LedgerUnavailable, Record, RecordExists, Reservation
 
 T = TypeVar("T")
@@ -92,6 +94,7 @@ class SqliteLedger:
         self._durable = durable
         self._pid = -1
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._reads: Offload | None = None
         self._conn: sqlite3.Connection | None = None
 
     def prepare(self) -> None:
@@ -207,6 +210,7 @@ class SqliteLedger:
             self._conn = None
             # An inherited pool's thread does not exist in this process.
             self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="uds-ledger")
+            self._reads = Offload(self._pool)
             self._pid = pid
         assert self._pool is not None
         return self._pool
@@ -242,7 +246,12 @@ class SqliteLedger:
             raise RecordExists(record.id) from None
 
     async def get(self, file_id: str) -> Record | None:
-        return await self._run(self._get, file_id)
+        # The read of every check and download: the gets of one turn of the
+        # event loop go to the ledger thread as one job (see ``Offload``),
+        # so a busy server pays one thread round trip per batch, not per get.
+        self._executor()
+        assert self._reads is not None
+        return await self._outcome(self._reads.run(self._get, file_id))
 
     def _get(self, file_id: str) -> Record | None:
         row = self._db().execute(f"SELECT {_COLUMNS} FROM records WHERE id = ?", (file_id,)).fetchone()

@@ -372,3 +372,28 @@ def test_clearing_reservations_at_start_up_frees_the_slots_of_a_killed_service(t
 
     run(after)
     restarted.close()
+
+
+def test_the_gets_of_one_turn_of_the_loop_share_one_job_of_the_ledger_thread(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite3", durable=False)
+    ledger.prepare()
+
+    async def scenario() -> None:
+        for n in range(50):
+            await ledger.add(record(f"f{n}"))
+        pool = ledger._executor()
+        jobs = 0
+        submit = pool.submit
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            nonlocal jobs
+            jobs += 1
+            return submit(*args, **kwargs)
+
+        pool.submit = counting  # type: ignore[method-assign]
+        got = await asyncio.gather(*(ledger.get(f"f{n}") for n in range(50)), ledger.get("missing"))
+        assert [r.id if r else None for r in got] == [f"f{n}" for n in range(50)] + [None]
+        assert jobs == 1
+
+    run(scenario)
+    ledger.close()
