@@ -43,6 +43,10 @@ DELETE_TOKEN_BYTES = 24        # 192 random bits; only their SHA-256 is stored
 MAX_TOKEN_CHARS = 128          # longer tokens are wrong without hashing them
 LEASE_SECONDS = 30.0           # how long a download holds its slot without renewing (a killed worker's, at most)
 RENEW_EVERY = LEASE_SECONDS / 3
+# A lease ending later than this is not renewed once more before it is settled:
+# the count that follows has that long to win the ledger's write lock (which
+# waits up to 10 s) before the slot could go to another download.
+SETTLE_MARGIN = LEASE_SECONDS * 2 / 3
 BUSY_RETRY_AFTER = 5           # seconds, in the 503 of a download whose every slot is in progress
 LEDGER_RETRY_AFTER = 2         # seconds, in the 503 of a ledger that could not answer
 _DIGITS = frozenset("0123456789")
@@ -221,12 +225,13 @@ class Lifecycle:
         read). Raises ``FileNotFound`` when the file has gone meanwhile, and
         ``DownloadsBusy`` (503) when downloads in progress hold every slot."""
         if record.max_downloads is None:
-            return Lease(self, Reservation(record.id, None, LEASE_SECONDS))
-        reservation = await self.call(self.ledger.reserve_download(record.id, self.now(), LEASE_SECONDS))
+            return Lease(self, Reservation(record.id, None, LEASE_SECONDS), 0.0)
+        now = self.now()
+        reservation = await self.call(self.ledger.reserve_download(record.id, now, LEASE_SECONDS))
         if reservation is None:
             await self.available(record.id)  # raises FileNotFound when gone
             raise DownloadsBusy(record.id, BUSY_RETRY_AFTER)
-        return Lease(self, reservation)
+        return Lease(self, reservation, now + LEASE_SECONDS)
 
     # -- deletion ---------------------------------------------------------------------
 
@@ -263,18 +268,23 @@ class Lease:
     - ``kept()`` renews the lease every ``RENEW_EVERY`` seconds while the
       bytes go (a slow download keeps its slot however long it takes);
     - ``settle()``, with only the last byte left to send, renews once more
-      (``LeaseLost`` if the lease ran out: the slot may be someone else's)
-      and counts the download, in that order, before the last byte goes: a
-      crash then may lose a copy that was all but sent, never let one more
-      than the limit out;
+      (``LeaseLost`` if the lease ran out: the slot may be someone else's;
+      skipped while the lease is younger than ``LEASE_SECONDS -
+      SETTLE_MARGIN``, as for most downloads) and counts the download, in
+      that order, before the last byte goes: a crash then may lose a copy
+      that was all but sent, never let one more than the limit out;
     - ``finish()`` after the last byte deletes a used-up file;
     - ``release()`` gives the slot back at once when the response is
       interrupted before ``settle``: that download does not count.
     """
 
-    def __init__(self, lifecycle: Lifecycle, reservation: Reservation) -> None:
+    def __init__(self, lifecycle: Lifecycle, reservation: Reservation, lease_end: float) -> None:
+        """``lease_end``: when the lease ends unless renewed (wall seconds,
+        as the ledger was told)."""
         self._lifecycle = lifecycle
         self.reservation = reservation
+        self._lease_end = lease_end
+        self._lapsed = False
         self.downloads_left: int | None = None  # set by settle()
         self._ended = False
 
@@ -296,9 +306,12 @@ class Lease:
         ledger = self._lifecycle.ledger
         while True:
             await clock.sleep(RENEW_EVERY)
+            now = self._lifecycle.now()
             try:
-                if not await ledger.renew(self.reservation, self._lifecycle.now()):
-                    return  # lapsed: settle() will say so
+                if not await ledger.renew(self.reservation, now):
+                    self._lapsed = True  # settle() will say so
+                    return
+                self._lease_end = now + LEASE_SECONDS
             except LedgerUnavailable as exc:
                 log.warning("renewing the lease of a download of %s: %s", self.reservation.file_id, exc)
 
@@ -307,7 +320,9 @@ class Lease:
         if not self.counted:
             return
         lifecycle = self._lifecycle
-        if not await lifecycle.call(lifecycle.ledger.renew(self.reservation, lifecycle.now())):
+        now = lifecycle.now()
+        if (self._lapsed or now > self._lease_end - SETTLE_MARGIN) and not await lifecycle.call(
+                lifecycle.ledger.renew(self.reservation, now)):
             self._ended = True
             log.warning("a download of %s outlived its lease; aborted before its last byte",
                         self.reservation.file_id)

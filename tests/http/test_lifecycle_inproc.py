@@ -11,7 +11,7 @@ import pytest
 
 from config import Config
 from domain.lifecycle import LEASE_SECONDS
-from ports.ledger import LedgerUnavailable, Record
+from ports.ledger import LedgerUnavailable, Record, Reservation
 from tests.inproc import App, Reply, run, settle
 
 CREATED = 1_700_001_000  # LoopClock.wall() when the virtual loop starts
@@ -244,16 +244,25 @@ def test_a_slow_download_keeps_its_lease_and_counts_once_complete() -> None:
 def test_a_lost_lease_aborts_the_download_before_its_last_byte() -> None:
     async def main() -> None:
         app = App(Config(download_rate=10_000))
-        body = b"l" * 100_000
+        body = b"l" * 600_000  # about 53 s
         await upload(app, body, Max_Downloads="1")
+        renew = app.ledger.renew
+
+        async def unavailable(reservation: Reservation, now: float) -> bool:
+            raise LedgerUnavailable("ledger: database is locked")
+
+        app.ledger.renew = unavailable  # type: ignore[method-assign]
         pipe = app.connect()
         pipe.send(request("GET", "/download/id-1"))
-        await settle(1)
-        app.ledger.leases.clear()  # as if the lease had lapsed and its slot were taken
-        await settle(10)
-        assert pipe.aborted
+        await settle(LEASE_SECONDS + 1)  # no renewal went through: the lease lapsed, the slot is free
+        app.ledger.renew = renew  # type: ignore[method-assign]
+        other = App(Config(), store=app.store, ledger=app.ledger)
+        taken = await ask(other, "GET", "/download/id-1")
+        assert taken.status == 200 and taken.body == body
+        await settle(30)
+        assert pipe.aborted  # never the last byte: two complete copies would be one too many
         assert len(pipe.received) - pipe.received.index(b"\r\n\r\n") - 4 == len(body) - 1
-        assert app.ledger.records["id-1"].downloads == 0 and "id-1" in app.store.blobs
+        assert not app.store.blobs and not app.ledger.records
 
     run(main)
 
