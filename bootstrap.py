@@ -16,7 +16,8 @@ from adapters.http.server import HttpServer
 from adapters.throttle import RateLimits
 from config import Config
 from domain.janitor import Janitor
-from domain.lifecycle import Lifecycle, LifecyclePolicy
+from domain.lifecycle import Lifecycle
+from domain.terms import LifecyclePolicy
 from domain.services import CheckService, DeleteService, DownloadService, UploadService
 from ports.ids import IdIssuer
 from ports.ledger import Ledger

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from adapters.ledger.sqlite import SqliteLedger
+from adapters.ledger.startup import add_records, unknown_ids
 from adapters.storage.filesystem import FileSystemStore
 from domain.lifecycle import Lifecycle
 from domain.model import stored_from_info
@@ -30,7 +31,7 @@ def adopt_unrecorded_blobs(store: FileSystemStore, ledger: SqliteLedger, lifecyc
     adopted = 0
     for ids in store.blob_ids_by_shard():
         records = []
-        for file_id in ledger.unknown_ids(ids):
+        for file_id in unknown_ids(ledger, ids):
             try:
                 stored = stored_from_info(file_id, store.stat_blocking(file_id))
             except BlobNotFound:
@@ -40,5 +41,5 @@ def adopt_unrecorded_blobs(store: FileSystemStore, ledger: SqliteLedger, lifecyc
                 continue
             records.append(lifecycle.adopted(stored))
         if records:
-            adopted += ledger.add_blocking(records)
+            adopted += add_records(ledger, records)
     return adopted

@@ -1,9 +1,8 @@
 """How long a stored file lives and how often it may be downloaded.
 
-The upload terms (``Expires-In``, ``Max-Days``, ``Max-Downloads``), the
-service's policy (``--default-ttl``, ``--max-ttl``, ``--max-storage``), the
-delete token, the download leases and the removal of a file, on the ledger,
-storage and clock ports only. Blobs never change: what does lives in the
+The upload terms and the service's policy (``domain/terms.py``) applied: the
+records of new files, the quota, the delete token, the download leases and
+the removal of a file, on the ledger, storage and clock ports only. Blobs never change: what does lives in the
 ledger (see ``ports/ledger.py`` for the protocol this follows). Times handed
 to the ledger are wall-clock epoch seconds (``Clock.wall``), which every
 worker process reads alike.
@@ -24,10 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
-from domain.durations import parse_duration
-from domain.errors import BadUploadTerms, DeleteForbidden, DeleteUnauthorized, DownloadsBusy, FileNotFound
-from domain.errors import LedgerBusy, QuotaExceeded
+from domain.errors import DeleteForbidden, DeleteUnauthorized, DownloadsBusy, FileNotFound, LedgerBusy, QuotaExceeded
 from domain.model import StoredFile
+from domain.terms import LifecyclePolicy, UploadTerms
 from ports.ledger import Ledger, LedgerUnavailable, Record, Reservation
 from ports.storage import BlobNotFound, Storage
 from ports.throttle import Clock
@@ -36,9 +34,6 @@ log = logging.getLogger("uds.files")
 
 T = TypeVar("T")
 
-DAY = 86400
-MAX_DAYS_DIGITS = 5            # Max-Days: up to 99999 days (then clamped to the policy's ceiling)
-MAX_DOWNLOADS_DIGITS = 9       # Max-Downloads: up to 999,999,999
 DELETE_TOKEN_BYTES = 24        # 192 random bits; only their SHA-256 is stored
 MAX_TOKEN_CHARS = 128          # longer tokens are wrong without hashing them
 LEASE_SECONDS = 30.0           # how long a download holds its slot without renewing (a killed worker's, at most)
@@ -49,7 +44,6 @@ RENEW_EVERY = LEASE_SECONDS / 3
 SETTLE_MARGIN = LEASE_SECONDS * 2 / 3
 BUSY_RETRY_AFTER = 5           # seconds, in the 503 of a download whose every slot is in progress
 LEDGER_RETRY_AFTER = 2         # seconds, in the 503 of a ledger that could not answer
-_DIGITS = frozenset("0123456789")
 
 
 def token_hash(token: str) -> str:
@@ -66,72 +60,6 @@ def rfc3339(epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return datetime.fromtimestamp(int(epoch), timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _count(header: str, text: str, digits: int) -> int:
-    value = text.strip(" \t")
-    if not value or len(value) > digits or not _DIGITS.issuperset(value) or int(value) < 1:
-        raise BadUploadTerms(f"{header} must be a positive whole number of at most {digits} digits, not {text!r}")
-    return int(value)
-
-
-@dataclass(frozen=True)
-class UploadTerms:
-    """What an upload asked for. ``life``: seconds it asked to live (``0``
-    for forever), ``None`` for the service's default; the policy clamps it.
-    ``max_downloads``: complete downloads allowed, ``None`` for unlimited."""
-
-    life: float | None = None
-    max_downloads: int | None = None
-
-    @classmethod
-    def parse(cls, expires_in: str | None, max_days: str | None, max_downloads: str | None) -> UploadTerms:
-        """The terms from the raw header values (``None`` when absent).
-        ``Expires-In`` is a duration (``12h``, ``1d12h``, ``90``; ``0`` asks
-        for forever); ``Max-Days`` (transfer.sh) a positive number of days.
-        With both, the shorter life wins. Raises ``BadUploadTerms`` (400)."""
-        lives = []
-        if expires_in is not None:
-            try:
-                lives.append(parse_duration(expires_in))
-            except ValueError as exc:
-                raise BadUploadTerms(f"Expires-In: {exc}") from None
-        if max_days is not None:
-            lives.append(float(_count("Max-Days", max_days, MAX_DAYS_DIGITS) * DAY))
-        life = None
-        if lives:
-            finite = [value for value in lives if value]
-            life = min(finite) if finite else 0.0
-        limit = None if max_downloads is None else _count("Max-Downloads", max_downloads, MAX_DOWNLOADS_DIGITS)
-        return cls(life, limit)
-
-
-@dataclass(frozen=True)
-class LifecyclePolicy:
-    """``default_ttl``: seconds an upload lives when it asks nothing (``0``:
-    forever). ``max_ttl``: the longest life an upload may ask for (``0``: no
-    limit; ``None``: ``default_ttl``, so uploads can only shorten their life).
-    ``max_storage``: bytes all stored files may take together (``0``: no limit)."""
-
-    default_ttl: float = 7 * DAY
-    max_ttl: float | None = None
-    max_storage: int = 0
-
-    @property
-    def ceiling(self) -> float | None:
-        """The longest life in seconds, ``None`` when there is no limit."""
-        ceiling = self.default_ttl if self.max_ttl is None else self.max_ttl
-        return ceiling or None
-
-    def life(self, asked: float | None) -> float | None:
-        """Seconds a file that asked for ``asked`` lives, ``None`` for forever.
-        A longer wish than the ceiling is clamped to it (the answer's
-        ``expires`` says what was granted); ``0`` asks for forever."""
-        life = self.default_ttl if asked is None else asked
-        ceiling = self.ceiling
-        if ceiling is not None and (not life or life > ceiling):
-            return ceiling
-        return life or None
 
 
 @dataclass(frozen=True)

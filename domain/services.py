@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from domain.errors import EmptyUpload, FileNotFound, QuotaExceeded, StorageFull, UploadTooLarge
-from domain.lifecycle import Lease, Lifecycle, Uploaded, UploadTerms
+from domain.lifecycle import Lease, Lifecycle, Uploaded
+from domain.terms import UploadTerms
 from domain.memo import IdentityMemo
 from domain.model import StoredFile, clean_content_type, clean_name, generated_name, stored_from_info
 from ports.ids import IdIssuer

@@ -25,7 +25,7 @@ import secrets
 import sqlite3
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Any, Awaitable, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
 from adapters.storage.threads import Offload
 from ports.ledger import LedgerUnavailable, Record, RecordExists, Reservation
@@ -33,7 +33,6 @@ from ports.ledger import LedgerUnavailable, Record, RecordExists, Reservation
 T = TypeVar("T")
 
 SCHEMA_VERSION = 1
-ID_BATCH = 500  # ids per "IN (...)" query: below SQLite's limit on bound parameters
 PURGE_BATCH = 16  # lapsed reservations dropped per admission: bounded work, and they never pile up
 _SCHEMA = (
     """CREATE TABLE records (
@@ -57,7 +56,7 @@ _SCHEMA = (
     "CREATE TRIGGER records_added AFTER INSERT ON records BEGIN UPDATE totals SET bytes = bytes + NEW.size; END",
     "CREATE TRIGGER records_removed AFTER DELETE ON records BEGIN UPDATE totals SET bytes = bytes - OLD.size; END",
 )
-_COLUMNS = "id, size, created, expires, max_downloads, downloads, delete_token_hash, client"
+COLUMNS = "id, size, created, expires, max_downloads, downloads, delete_token_hash, client"
 
 # Connections inherited across fork: kept referenced so that they are never
 # closed (their finaliser would close them) in a process that did not open them.
@@ -104,40 +103,25 @@ class SqliteLedger:
         self._connect().close()
 
     def clear_reservations(self) -> int:
-        """Drop every reservation (blocking) and return how many there were.
-        Only for start-up, before any worker runs: no download of this
-        machine is in progress then, so the slots that a killed service's
-        downloads held are free at once, not at the end of their leases.
-        Wrong while another process uses the ledger."""
-        conn = self._connect()
-        try:
-            with self._write(conn, durable=False):
-                return int(conn.execute("DELETE FROM reservations").rowcount)
-        finally:
-            conn.close()
+        """Drop every reservation and return how many there were. For
+        start-up only, before any worker runs: no download of this machine is
+        in progress then, so the slots that a killed service's downloads held
+        are free at once, not at the end of their leases."""
+        with self.blocking(write=True) as conn:
+            return int(conn.execute("DELETE FROM reservations").rowcount)
 
-    def unknown_ids(self, ids: Sequence[str]) -> list[str]:
-        """Those of ``ids`` that have no record (blocking, for start-up)."""
+    @contextmanager
+    def blocking(self, write: bool = False, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection of its own in the calling thread, closed after; with
+        ``write``, inside one write transaction. For start-up work before any
+        event loop runs (``adapters/ledger/startup.py``)."""
         conn = self._connect()
         try:
-            known: set[str] = set()
-            for start in range(0, len(ids), ID_BATCH):
-                batch = ids[start:start + ID_BATCH]
-                marks = ", ".join("?" * len(batch))
-                known.update(row[0] for row in conn.execute(f"SELECT id FROM records WHERE id IN ({marks})", batch))
-            return [file_id for file_id in ids if file_id not in known]
-        finally:
-            conn.close()
-
-    def add_blocking(self, records: Sequence[Record]) -> int:
-        """Add ``records`` in one transaction (blocking, for start-up); an id
-        that has a record already is left as it is. Returns how many were added."""
-        conn = self._connect()
-        try:
-            with self._write(conn, durable=True):
-                return sum(conn.execute(f"INSERT OR IGNORE INTO records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                        (r.id, r.size, r.created, r.expires, r.max_downloads, r.downloads,
-                                         r.delete_token_hash, r.client)).rowcount for r in records)
+            if not write:
+                yield conn
+                return
+            with self._write(conn, durable):
+                yield conn
         finally:
             conn.close()
 
@@ -237,7 +221,7 @@ class SqliteLedger:
 
     def _add(self, record: Record) -> None:
         try:
-            self._sync(self._db(), True).execute(f"INSERT INTO records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
+            self._sync(self._db(), True).execute(f"INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
                 record.id, record.size, record.created, record.expires, record.max_downloads,
                 record.downloads, record.delete_token_hash, record.client))
         except sqlite3.IntegrityError as exc:
@@ -254,7 +238,7 @@ class SqliteLedger:
         return await self._outcome(self._reads.run(self._get, file_id))
 
     def _get(self, file_id: str) -> Record | None:
-        row = self._db().execute(f"SELECT {_COLUMNS} FROM records WHERE id = ?", (file_id,)).fetchone()
+        row = self._db().execute(f"SELECT {COLUMNS} FROM records WHERE id = ?", (file_id,)).fetchone()
         return None if row is None else _record(row)
 
     async def reserve_download(self, file_id: str, now: float, lease_seconds: float) -> Reservation | None:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from adapters.ledger.sqlite import SqliteLedger
+from adapters.ledger.startup import add_records
 from ports.ledger import Record
 
 
@@ -49,7 +50,7 @@ def add_record(storage: Path, file_id: str, size: int, **fields: Any) -> None:
     try:
         values: dict[str, Any] = {"created": 0.0, "expires": None, "max_downloads": None, "downloads": 0,
                                   "delete_token_hash": "0" * 64, "client": "", **fields}
-        assert ledger.add_blocking([Record(id=file_id, size=size, **values)]) == 1
+        assert add_records(ledger, [Record(id=file_id, size=size, **values)]) == 1
     finally:
         ledger.close()
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from adapters.adoption import adopt_unrecorded_blobs
 from adapters.ledger.sqlite import SqliteLedger
+from adapters.ledger.startup import add_records
 from adapters.storage.filesystem import FileSystemStore
-from domain.lifecycle import Lifecycle, LifecyclePolicy
+from domain.lifecycle import Lifecycle
+from domain.terms import LifecyclePolicy
 from ports.ledger import Record
 from tests.fakes import FakeClock
 
@@ -39,7 +41,7 @@ def test_blobs_without_a_record_are_adopted_with_the_default_life_from_now(tmp_p
     ids = [f"{prefix}{n:03d}" for prefix in ("aa", "ab", "zz") for n in range(300)]  # 900 blobs in 3 shards
     store, ledger = make(tmp_path, ids)
     known = Record("aa000", 5, 1.0, 99.0, 3, 1, "f" * 64, "198.51.100.1")
-    assert ledger.add_blocking([known]) == 1
+    assert add_records(ledger, [known]) == 1
     clock = FakeClock(wall=1_800_000_000.0)
     lifecycle = Lifecycle(ledger, store, clock, LifecyclePolicy(default_ttl=3600))
     (tmp_path / "storage" / "objects" / "zz" / "zz299").write_bytes(b"not a blob")

@@ -12,7 +12,8 @@ import pytest
 from config import Config, ConfigError, describe_limits, parse_config
 from domain.errors import BadUploadTerms
 from domain.janitor import BATCH, Janitor
-from domain.lifecycle import Lifecycle, LifecyclePolicy, UploadTerms, rfc3339
+from domain.lifecycle import Lifecycle, rfc3339
+from domain.terms import LifecyclePolicy, UploadTerms
 from ports.ledger import Record
 from tests.fake_ledger import MemoryLedger
 from tests.fakes import FakeClock, MemoryStore

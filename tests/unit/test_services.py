@@ -9,7 +9,8 @@ import pytest
 
 from adapters.throttle import UNLIMITED, TokenBucket
 from domain.errors import EmptyUpload, FileNotFound, StorageFull, UploadTooLarge
-from domain.lifecycle import Lifecycle, LifecyclePolicy
+from domain.lifecycle import Lifecycle
+from domain.terms import LifecyclePolicy
 from domain.services import CheckService, DownloadService, UploadRequest, UploadService
 from tests.fake_ledger import MemoryLedger
 from tests.fakes import BytesSource, CollectingSink, FakeClock, MemoryStore, SequentialIds
