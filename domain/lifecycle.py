@@ -2,10 +2,10 @@
 
 The upload terms and the service's policy (``domain/terms.py``) applied: the
 records of new files, the quota, the delete token, the download leases and
-the removal of a file, on the ledger, storage and clock ports only. Blobs never change: what does lives in the
-ledger (see ``ports/ledger.py`` for the protocol this follows). Times handed
-to the ledger are wall-clock epoch seconds (``Clock.wall``), which every
-worker process reads alike.
+the removal of a file, on the ledger, storage and clock ports only. Blobs
+never change: what does lives in the ledger (see ``ports/ledger.py`` for the
+protocol this follows). Times handed to the ledger are wall-clock epoch
+seconds (``Clock.wall``), which every worker process reads alike.
 
 Removal order: the blob first, then the ledger record. A crash in between
 leaves a record without a blob, which answers 404 and which ``expired`` still

@@ -3,7 +3,8 @@ throttle and clock ports, and the ledger through ``Lifecycle``.
 
 A file exists for clients only while its ledger record says it is available:
 a blob without a record (an upload that crashed between its commit and its
-ledger record) answers 404 like an expired or deleted file."""
+ledger record) answers 404 like an expired or deleted file, until the next
+start-up adopts it (``adapters/adoption.py``)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from datetime import datetime, timezone
 
 from domain.errors import EmptyUpload, FileNotFound, QuotaExceeded, StorageFull, UploadTooLarge
 from domain.lifecycle import Lease, Lifecycle, Uploaded
-from domain.terms import UploadTerms
 from domain.memo import IdentityMemo
 from domain.model import StoredFile, clean_content_type, clean_name, generated_name, stored_from_info
+from domain.terms import UploadTerms
 from ports.ids import IdIssuer
 from ports.ledger import Record
 from ports.storage import BlobInfo, BlobNotFound, BlobReader, Storage
@@ -120,8 +121,9 @@ class UploadService:
             return await self._lifecycle.register(stored, request.terms, request.client)
         except asyncio.CancelledError:
             # Cancelled while the ledger adds the record (the shutdown timeout):
-            # the add may still happen; a record without its blob answers 404
-            # and goes at its expiry, a blob without a record would stay.
+            # the add may still happen. Delete the blob anyway: a record
+            # without its blob answers 404 and goes at its expiry, while a
+            # blob without a record would stay until the next start-up.
             asyncio.ensure_future(self._forget(file_id))
             raise
         except BaseException:
@@ -132,7 +134,7 @@ class UploadService:
         """Delete a committed blob whose ledger record could not be added."""
         try:
             await self._storage.delete(file_id)
-        except Exception as exc:  # nothing lists it: say so, it is an orphan now
+        except Exception as exc:  # it answers 404; the next start-up adopts it
             log.error("could not delete blob %s, which has no ledger record: %s", file_id, exc)
 
 

@@ -26,10 +26,10 @@ from adapters.http.response import JSON_HEADERS, http_date, json_bytes
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
 from domain.errors import DomainError
 from domain.lifecycle import Uploaded, rfc3339
-from domain.terms import UploadTerms
 from domain.memo import IdentityMemo
 from domain.model import StoredFile
 from domain.services import CheckedFile, CheckService, DeleteService, DownloadService, UploadRequest, UploadService
+from domain.terms import UploadTerms
 from ports.ledger import Record
 from ports.throttle import Throttle, ThrottlePolicy
 
