@@ -1,8 +1,9 @@
 """The composition function: builds the service from its parts.
 
 ``build_app`` is the one place that wires adapters into the domain services
-and the HTTP transport. ``main.py`` calls it with the real store, clock and
-link issuer; tests call it with fakes (an in-memory store, a virtual clock)
+and the HTTP transport, ``build_janitor`` the task that removes what expired.
+``main.py`` calls them with the real store, ledger, clock and id issuer;
+tests call them with fakes (an in-memory store and ledger, a virtual clock)
 and drive the returned server in-process.
 """
 
@@ -17,8 +18,12 @@ from adapters.http.routes import ROUTES, Routes
 from adapters.http.server import HttpServer
 from adapters.throttle import RateLimits
 from config import Config
-from domain.services import CheckService, DownloadService, UploadService
+from domain.janitor import Janitor
+from domain.lifecycle import Lifecycle
+from domain.terms import LifecyclePolicy
+from domain.services import CheckService, DeleteService, DownloadService, UploadService
 from ports.ids import IdIssuer
+from ports.ledger import Ledger
 from ports.storage import Storage
 from ports.throttle import Clock
 
@@ -34,7 +39,13 @@ def transport_config(config: Config) -> TransportConfig:
     )
 
 
-def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer,
+def build_lifecycle(config: Config, storage: Storage, ledger: Ledger, clock: Clock) -> Lifecycle:
+    policy = LifecyclePolicy(default_ttl=config.default_ttl, max_ttl=config.max_ttl,
+                             max_storage=config.max_storage)
+    return Lifecycle(ledger, storage, clock, policy)
+
+
+def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, ledger: Ledger,
               access_log: AccessLog | None = None) -> HttpServer:
     """The HTTP server of one process (not yet listening: ``start`` it on a
     socket). With ``--workers N`` each worker process builds its own, and a
@@ -54,10 +65,12 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer,
         UploadAuth(config.upload_tokens) if config.upload_tokens else None,
         exempt_paths=[ROUTES.url("health", "")],  # health checks are never refused
     )
+    files = build_lifecycle(config, storage, ledger, clock)
     routes = Routes(
-        UploadService(storage, ids, clock, config.max_upload_size),
-        CheckService(storage, ids),
-        DownloadService(storage, ids),
+        UploadService(storage, ids, clock, config.max_upload_size, files),
+        CheckService(storage, ids, files),
+        DownloadService(storage, ids, files, clock),
+        DeleteService(ids, files),
         limits,
         config.public_url,
         CorsPolicy(config.cors_origin),
@@ -65,6 +78,11 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer,
     )
     return HttpServer(routes.session, transport_config(config), access_log,
                       ClientResolver(config.trusted_proxy, config.proxy_headers))
+
+
+def build_janitor(config: Config, storage: Storage, ledger: Ledger, clock: Clock) -> Janitor:
+    """The janitor of the service (run one per machine: see ``Janitor``)."""
+    return Janitor(build_lifecycle(config, storage, ledger, clock), clock, config.janitor_interval)
 
 
 def share(total_rate: int, workers: int) -> int:

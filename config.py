@@ -18,6 +18,8 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any, Callable, Mapping, NoReturn, Sequence
 from urllib.parse import urlsplit
 
+from domain.durations import format_duration, parse_duration
+
 VERSION = "1.1.0"
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -164,6 +166,18 @@ def parse_token_file(path: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
+def parse_ttl(text: str) -> float:
+    """A lifetime such as ``7d``, ``12h`` or ``90`` (seconds); ``0`` is allowed."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def show_ttl(value: float | None) -> str:
+    return "0" if not value else format_duration(value)
+
+
 def parse_host(text: str) -> str:
     if not text.strip():
         raise ConfigError("the host must not be empty")
@@ -201,10 +215,20 @@ class Config:
     # Secrets: kept out of the repr, so that no log line can show them.
     upload_token: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     upload_token_file: tuple[str, ...] = dataclasses.field(default=(), repr=False)  # the tokens read from the file
+    default_ttl: float = 7 * 86400.0
+    max_ttl: float | None = None
+    max_storage: int = 0
+    janitor_interval: float = 30.0
 
     @property
     def upload_tokens(self) -> tuple[str, ...]:
         return self.upload_token + self.upload_token_file
+
+    def __post_init__(self) -> None:
+        ceiling = self.max_ttl
+        if ceiling and (not self.default_ttl or self.default_ttl > ceiling):
+            raise ConfigError(f"--default-ttl ({show_ttl(self.default_ttl)}, 0 = never) must not exceed "
+                              f"--max-ttl ({show_ttl(ceiling)})")
 
 
 @dataclass(frozen=True)
@@ -272,6 +296,14 @@ OPTIONS: dict[str, Option] = {
                            default_text="none (uploads open)", repeat=True),
     "upload_token_file": Option(parse_token_file, "FILE", "upload tokens, one a line",
                                 default_text="none"),
+    "default_ttl": Option(parse_ttl, "DURATION", "how long an upload lives unless it asks for less "
+                          "(Expires-In, Max-Days), e.g. 7d, 12h, 30m; 0 = forever", show_ttl),
+    "max_ttl": Option(parse_ttl, "DURATION", "the longest life an upload may ask for; 0 = no limit",
+                      show_ttl, default_text="the default TTL"),
+    "max_storage": Option(parse_size, "BYTES", "total size of the stored files; uploads beyond it get 507; "
+                          "0 = unlimited", show_size),
+    "janitor_interval": Option(parse_seconds, "SECONDS", "how often expired, used-up and deleted files are removed "
+                               "from the disk", show_seconds),
 }
 
 
@@ -330,14 +362,18 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] | os._Environ[s
 
 
 def describe_limits(config: Config) -> str:
-    """The speed and size limits in one log line."""
+    """The speed, size and life limits in one log line."""
     def rate(value: int) -> str:
         return f"{value} B/s" if value else "unlimited"
 
+    ceiling = config.default_ttl if config.max_ttl is None else config.max_ttl
     return (f"upload {rate(config.upload_rate)} per connection, {rate(config.client_upload_rate)} per client, "
             f"{rate(config.total_upload_rate)} total; "
             f"download {rate(config.download_rate)} per connection, {rate(config.client_download_rate)} per client, "
             f"{rate(config.total_download_rate)} total; "
             f"max upload {config.max_upload_size or 'unlimited'} bytes; "
             f"requests per client {config.requests_per_minute or 'unlimited'} a minute; "
-            f"uploads {'need a token' if config.upload_tokens else 'open'}")
+            f"uploads {'need a token' if config.upload_tokens else 'open'}; "
+            f"files live {show_ttl(config.default_ttl) if config.default_ttl else 'forever'} "
+            f"(uploads may ask for {show_ttl(ceiling) if ceiling else 'any life'}); "
+            f"stored total {config.max_storage or 'unlimited'} bytes")

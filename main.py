@@ -1,9 +1,11 @@
 """upload-download-service: the entry point.
 
-Parses the configuration (``config.py``), prepares the storage directory,
-binds the listening socket, builds the service with ``bootstrap.build_app``
-and runs it until SIGTERM or SIGINT, in one process or in ``--workers``
-pre-forked ones.
+Parses the configuration (``config.py``), prepares the storage directory
+and the ledger in it, binds the listening socket, builds the service with
+``bootstrap.build_app`` and runs it until SIGTERM or SIGINT, in one process
+or in ``--workers`` pre-forked ones. The janitor (``bootstrap.build_janitor``)
+runs in the single process, or in the first worker only (a replaced first
+worker runs it again).
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from adapters.clock import AsyncioClock
+from adapters.adoption import adopt_unrecorded_blobs
 from adapters.http.access_log import LogFormatter
 from adapters.ids import RandomIds
+from adapters.ledger.sqlite import LedgerVersionError, SqliteLedger
 from adapters.prefork import run_workers
 from adapters.storage.filesystem import FileSystemStore, StorageUnavailable
-from bootstrap import build_app
+from bootstrap import build_app, build_janitor, build_lifecycle
 from config import Config, ConfigError, describe_limits, parse_config
 
 log = logging.getLogger("uds")
@@ -40,9 +45,15 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve(config: Config, store: FileSystemStore, sock: socket.socket, announce: bool = True) -> None:
-    server = build_app(config, store, AsyncioClock(), RandomIds())
+LEDGER_FILE = "ledger.sqlite3"
+
+
+async def serve(config: Config, store: FileSystemStore, ledger: SqliteLedger, sock: socket.socket,
+                announce: bool = True, janitor: bool = True) -> None:
+    clock = AsyncioClock()
+    server = build_app(config, store, clock, RandomIds(), ledger)
     await server.start(sock)
+    sweeping = asyncio.create_task(build_janitor(config, store, ledger, clock).run()) if janitor else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -50,7 +61,10 @@ async def serve(config: Config, store: FileSystemStore, sock: socket.socket, ann
     if announce:
         lifecycle.info("listening on %s", listening_url(sock))
     await stop.wait()
+    if sweeping is not None:
+        sweeping.cancel()
     await server.shutdown()
+    await asyncio.to_thread(ledger.close)
     lifecycle.info("stopped")
 
 
@@ -74,6 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StorageUnavailable as exc:
         print(f"main.py: error: {exc}", file=sys.stderr)
         return 1
+    ledger = SqliteLedger(store.root / LEDGER_FILE, durable=config.fsync)
+    try:
+        ledger.prepare()
+        stale = ledger.clear_reservations()
+        adopted = adopt_unrecorded_blobs(store, ledger, build_lifecycle(config, store, ledger, AsyncioClock()))
+    except (sqlite3.Error, LedgerVersionError, OSError) as exc:
+        print(f"main.py: error: ledger {ledger.path} is not usable: {exc}", file=sys.stderr)
+        return 1
     try:
         sock = bind(config.host, config.port)
     except OSError as exc:
@@ -82,13 +104,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     lifecycle.info("storage %s (%d leftover temporary file(s) removed), fsync %s",
                    store.root.resolve(), removed, "always" if config.fsync else "never")
+    lifecycle.info("ledger %s (%d blob(s) without a record adopted, %d download reservation(s) of an earlier "
+                   "run freed)", ledger.path, adopted, stale)
     lifecycle.info("limits: %s", describe_limits(config))
     if config.workers == 1:
-        asyncio.run(serve(config, store, sock))
+        asyncio.run(serve(config, store, ledger, sock))
         return 0
 
     def worker(index: int) -> int:
-        asyncio.run(serve(config, store, sock, announce=False))
+        asyncio.run(serve(config, store, ledger, sock, announce=False, janitor=index == 0))
         return 0
 
     lifecycle.info("listening on %s with %d workers", listening_url(sock), config.workers)

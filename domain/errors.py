@@ -25,5 +25,50 @@ class EmptyUpload(DomainError):
 
 
 class StorageFull(DomainError):
+    def __init__(self, message: str = "not enough storage space for this upload") -> None:
+        super().__init__(message)
+
+
+class QuotaExceeded(StorageFull):
+    """The upload would take the stored total beyond ``--max-storage``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the storage quota of {limit} bytes would be exceeded by this upload")
+        self.limit = limit
+
+
+class BadUploadTerms(DomainError):
+    """A malformed lifecycle header on an upload (``Expires-In``, ``Max-Days``, ``Max-Downloads``)."""
+
+
+class DownloadsBusy(DomainError):
+    """Every download the file has left is in progress right now; one may
+    free up (an interrupted download does not count), so retry later."""
+
+    def __init__(self, file_id: str, retry_after: int) -> None:
+        super().__init__(f"every download left of file {file_id!r} is in progress; retry later")
+        self.file_id = file_id
+        self.retry_after = retry_after
+
+
+class DeleteUnauthorized(DomainError):
+    """A delete request without any delete token."""
+
     def __init__(self) -> None:
-        super().__init__("not enough storage space for this upload")
+        super().__init__("a delete token is required (X-Delete-Token, or the linkfordelete URL)")
+
+
+class DeleteForbidden(DomainError):
+    """A delete request whose token does not match the file's."""
+
+    def __init__(self) -> None:
+        super().__init__("the delete token does not match")
+
+
+class LedgerBusy(DomainError):
+    """The metadata ledger could not answer in time (or hit a disk error);
+    nothing was changed, the request may be retried."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("the file index is busy; retry later")
+        self.retry_after = retry_after

@@ -1,20 +1,32 @@
-"""Upload, check and download: the use cases, on the storage, id, throttle
-and clock ports only."""
+"""Upload, check, download and delete: the use cases, on the storage, id,
+throttle and clock ports, and the ledger through ``Lifecycle``.
+
+A file exists for clients only while its ledger record says it is available:
+a blob without a record (an upload that crashed between its commit and its
+ledger record) answers 404 like an expired or deleted file, until the next
+start-up adopts it (``adapters/adoption.py``)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from domain.errors import EmptyUpload, FileNotFound, StorageFull, UploadTooLarge
+from domain.errors import EmptyUpload, FileNotFound, QuotaExceeded, StorageFull, UploadTooLarge
+from domain.lifecycle import Lease, Lifecycle, Uploaded
 from domain.memo import IdentityMemo
 from domain.model import StoredFile, clean_content_type, clean_name, generated_name, stored_from_info
+from domain.terms import UploadTerms
 from ports.ids import IdIssuer
+from ports.ledger import Record
 from ports.storage import BlobInfo, BlobNotFound, BlobReader, Storage
 from ports.storage import StorageFull as BlobStorageFull
 from ports.throttle import Clock, Throttle
 from ports.transfer import ByteSink, ByteSource
+
+log = logging.getLogger("uds.upload")
 
 # Largest body slice pulled at once when no limit applies. Bigger slices mean
 # fewer round trips through the store; the transport bounds what it buffers.
@@ -23,23 +35,29 @@ UNTHROTTLED_READ = 1 << 20
 
 @dataclass(frozen=True)
 class UploadRequest:
-    """What the client said about the upload before sending it."""
+    """What the client said about the upload before sending it. ``client``
+    is the uploader's address, kept in the ledger record."""
 
     name: str | None
     content_type: str | None
     declared_size: int | None
+    terms: UploadTerms = field(default_factory=UploadTerms)
+    client: str = ""
 
 
 class UploadService:
-    """Streams a body into the store, hashing as it goes, and commits it
-    under a fresh id. Nothing is visible unless the whole body arrived."""
+    """Streams a body into the store, hashing as it goes, commits it under a
+    fresh id, then adds its ledger record. Nothing is visible unless the whole
+    body arrived and the record was added."""
 
-    def __init__(self, storage: Storage, ids: IdIssuer, clock: Clock, max_size: int) -> None:
+    def __init__(self, storage: Storage, ids: IdIssuer, clock: Clock, max_size: int,
+                 lifecycle: Lifecycle) -> None:
         """``max_size`` in bytes; 0 means unlimited."""
         self._storage = storage
         self._ids = ids
         self._clock = clock
         self._max_size = max_size
+        self._lifecycle = lifecycle
 
     @property
     def max_size(self) -> int:
@@ -55,8 +73,15 @@ class UploadService:
             if self._max_size and declared_size > self._max_size:
                 raise UploadTooLarge(self._max_size)
 
-    async def upload(self, request: UploadRequest, body: ByteSource, throttle: Throttle) -> StoredFile:
+    async def upload(self, request: UploadRequest, body: ByteSource, throttle: Throttle) -> Uploaded:
+        """Store the body. The quota (``--max-storage``) is checked from the
+        declared size before any byte is read, against the size so far while
+        the body streams, and once more against the ledger's total before the
+        commit (uploads of other processes committed meanwhile count there)."""
         self.precheck(request.declared_size)
+        room = await self._lifecycle.room()
+        if room is not None and (request.declared_size or 0) > room:
+            raise QuotaExceeded(self._lifecycle.policy.max_storage)
         file_id = self._ids.new_id()
         content_type = clean_content_type(request.content_type)
         name = clean_name(request.name) or generated_name(file_id, content_type)
@@ -72,6 +97,8 @@ class UploadService:
                 size += len(chunk)
                 if self._max_size and size > self._max_size:
                     raise UploadTooLarge(self._max_size)
+                if room is not None and size > room:
+                    raise QuotaExceeded(self._lifecycle.policy.max_storage)
                 if not throttle.unlimited:
                     await throttle.acquire(len(chunk))
                 digest.update(chunk)
@@ -86,6 +113,8 @@ class UploadService:
                 sha256=digest.hexdigest(),
                 created=datetime.fromtimestamp(int(self._clock.wall()), timezone.utc),
             )
+            if room is not None:
+                await self._lifecycle.require_room(size)
             await writer.commit(stored.to_metadata())
         except BlobStorageFull:
             await writer.abort()
@@ -93,15 +122,31 @@ class UploadService:
         except BaseException:
             await writer.abort()
             raise
-        return stored
+        try:
+            return await self._lifecycle.register(stored, request.terms, request.client)
+        except asyncio.CancelledError:
+            # Cancelled while the ledger adds the record (the shutdown timeout):
+            # the add may still happen. Delete the blob anyway: a record
+            # without its blob answers 404 and goes at its expiry, while a
+            # blob without a record would stay until the next start-up.
+            asyncio.ensure_future(self._forget(file_id))
+            raise
+        except BaseException:
+            await self._forget(file_id)
+            raise
+
+    async def _forget(self, file_id: str) -> None:
+        """Delete a committed blob whose ledger record could not be added."""
+        try:
+            await self._storage.delete(file_id)
+        except Exception as exc:  # it answers 404; the next start-up adopts it
+            log.error("could not delete blob %s, which has no ledger record: %s", file_id, exc)
 
     async def discard(self, file_id: str) -> None:
         """Remove a file this service just stored, when what it came with
-        failed after it (a form is stored all or nothing). Gone already is fine."""
-        try:
-            await self._storage.delete(file_id)
-        except BlobNotFound:
-            pass
+        failed after it (a form is stored all or nothing): the blob, then its
+        ledger record. Gone already is fine."""
+        await self._lifecycle.discard(file_id)
 
 
 def _require_plausible(ids: IdIssuer, file_id: str) -> None:
@@ -111,53 +156,97 @@ def _require_plausible(ids: IdIssuer, file_id: str) -> None:
         raise FileNotFound(file_id)
 
 
-class CheckService:
-    """Answers whether a file exists, from metadata only (O(1))."""
+@dataclass(frozen=True)
+class CheckedFile:
+    """A file as a check shows it: its blob's metadata and its ledger record."""
 
-    def __init__(self, storage: Storage, ids: IdIssuer) -> None:
+    file: StoredFile
+    record: Record
+
+
+class CheckService:
+    """Answers whether a file exists, from metadata only (O(1)): the ledger
+    record (is it available?) and the blob's metadata."""
+
+    def __init__(self, storage: Storage, ids: IdIssuer, lifecycle: Lifecycle) -> None:
         self._storage = storage
         self._ids = ids
+        self._lifecycle = lifecycle
         self._parsed: IdentityMemo[BlobInfo, StoredFile] = IdentityMemo(stored_from_info)
 
-    async def check(self, file_id: str) -> StoredFile:
+    async def check(self, file_id: str) -> CheckedFile:
         _require_plausible(self._ids, file_id)
+        record = await self._lifecycle.available(file_id)
         try:
             info = await self._storage.stat(file_id)
         except BlobNotFound:
             raise FileNotFound(file_id) from None
-        return self._parsed.get(file_id, info)
+        return CheckedFile(self._parsed.get(file_id, info), record)
 
 
 @dataclass
 class OpenedFile:
-    """A file held open for download: its metadata and a reader the caller
-    must close (``reader.close()``)."""
+    """A file held open for download: its metadata, its ledger record (as it
+    was when opened) and a reader the caller must close (``reader.close()``)."""
 
     file: StoredFile
     reader: BlobReader
+    record: Record
 
 
 class DownloadService:
-    """Opens files and sends byte ranges of them at the pace a throttle allows."""
+    """Opens files and sends byte ranges of them at the pace a throttle
+    allows; counts the downloads of files that have a limit."""
 
-    def __init__(self, storage: Storage, ids: IdIssuer) -> None:
+    def __init__(self, storage: Storage, ids: IdIssuer, lifecycle: Lifecycle, clock: Clock) -> None:
         self._storage = storage
         self._ids = ids
+        self._lifecycle = lifecycle
+        self._clock = clock
         self._parsed: IdentityMemo[BlobInfo, StoredFile] = IdentityMemo(stored_from_info)
 
     async def open(self, file_id: str) -> OpenedFile:
+        """Open an available file (``FileNotFound`` otherwise). Opening counts
+        nothing: ``reserve`` admits a download that delivers the last byte."""
         _require_plausible(self._ids, file_id)
+        record = await self._lifecycle.available(file_id)
         try:
             reader = await self._storage.open_reader(file_id)
         except BlobNotFound:
             raise FileNotFound(file_id) from None
-        return OpenedFile(self._parsed.get(file_id, reader.info), reader)
+        return OpenedFile(self._parsed.get(file_id, reader.info), reader, record)
 
-    async def send(self, opened: OpenedFile, offset: int, count: int, sink: ByteSink, throttle: Throttle) -> None:
+    async def reserve(self, opened: OpenedFile) -> Lease:
+        """Admit a response that will deliver the file's last byte (call it
+        before answering: it may raise ``DownloadsBusy`` or ``FileNotFound``).
+        The lease goes to ``send``, or to ``Lease.release`` if none follows."""
+        return await self._lifecycle.reserve(opened.record)
+
+    async def send(self, opened: OpenedFile, offset: int, count: int, sink: ByteSink, throttle: Throttle,
+                   lease: Lease | None = None) -> None:
         """Send ``count`` bytes from ``offset`` (already validated against the
-        size). Unthrottled, the sink picks its fastest path; throttled, the
-        bytes go in ``throttle.chunk_size`` slices, each paid for before it is
-        read, so nothing is buffered ahead of the limit."""
+        size), ending with the file's last byte when ``lease`` is given. A
+        counted lease is renewed while the bytes go and settled (confirmed and
+        counted) before the last byte; if the response breaks off before, its
+        slot is released and nothing counts. After the last download of a
+        file the file is deleted (its blob, then its record)."""
+        if lease is None or not lease.counted:
+            await self._send(opened, offset, count, sink, throttle)
+            return
+        try:
+            async with lease.kept(self._clock):
+                await self._send(opened, offset, count - 1, sink, throttle)
+                await lease.settle()
+        except BaseException:
+            lease.release()
+            raise
+        await self._send(opened, offset + count - 1, 1, sink, throttle)
+        await lease.finish()
+
+    async def _send(self, opened: OpenedFile, offset: int, count: int, sink: ByteSink, throttle: Throttle) -> None:
+        """Unthrottled, the sink picks its fastest path; throttled, the bytes
+        go in ``throttle.chunk_size`` slices, each paid for before it is read,
+        so nothing is buffered ahead of the limit."""
         if throttle.unlimited:
             await sink.send_blob(opened.reader, offset, count)
             return
@@ -170,3 +259,15 @@ class DownloadService:
                 raise OSError(f"file {opened.file.id} is shorter than its recorded size")
             await sink.write(data)
             offset += len(data)
+
+
+class DeleteService:
+    """Deletes a file on its delete token (see ``Lifecycle.delete``)."""
+
+    def __init__(self, ids: IdIssuer, lifecycle: Lifecycle) -> None:
+        self._ids = ids
+        self._lifecycle = lifecycle
+
+    async def delete(self, file_id: str, token: str | None) -> None:
+        _require_plausible(self._ids, file_id)
+        await self._lifecycle.delete(file_id, token)

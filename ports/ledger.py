@@ -24,6 +24,9 @@ workers, even when a worker is killed):
 3. ``complete_download`` once the last byte is delivered, exactly once; at 0
    remaining, delete the blob, then ``remove`` the record. Or
    ``release_download`` if the response was interrupted: it does not count.
+   (The service calls it right after that last renewal, with only the last
+   byte left to send: a crash then loses a copy that was all but sent,
+   rather than let one copy more than the limit out.)
 
 A worker killed between 1 and 3 holds its slot only until the lease ends. A
 worker killed after ``complete_download`` returned 0 leaves an expired record:

@@ -24,8 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Coroutine, Iterator, TypeVar
 
 from adapters.http.server import HttpServer
-from bootstrap import build_app
+from bootstrap import build_app, build_janitor
 from config import Config
+from domain.janitor import Janitor
+from domain.lifecycle import token_hash
+from ports.ledger import Record
+from tests.fake_ledger import MemoryLedger
 from tests.fakes import MemoryStore, SequentialIds
 
 T = TypeVar("T")
@@ -240,14 +244,28 @@ def _parse_replies(buffer: bytearray, head_only: frozenset[int]) -> Iterator[Rep
 
 @dataclass
 class App:
-    """A service built by ``build_app`` on an in-memory store and the loop's clock."""
+    """A service built by ``build_app`` on an in-memory store and ledger and
+    the loop's clock. Its janitor is built but not running: a test calls
+    ``janitor.sweep()`` or runs ``janitor.run()`` as a task."""
 
     config: Config = field(default_factory=Config)
     store: MemoryStore = field(default_factory=MemoryStore)
+    ledger: MemoryLedger = field(default_factory=MemoryLedger)
     server: HttpServer = field(init=False)
+    janitor: Janitor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.server = build_app(self.config, self.store, LoopClock(), SequentialIds())
+        clock = LoopClock()
+        self.server = build_app(self.config, self.store, clock, SequentialIds(), self.ledger)
+        self.janitor = build_janitor(self.config, self.store, self.ledger, clock)
+
+    async def put(self, file_id: str, data: bytes, metadata: dict[str, str], max_downloads: int | None = None,
+                  expires: float | None = None) -> None:
+        """A stored file, as an upload leaves it: the blob and its ledger record
+        (delete token ``token-<id>``; ``expires`` in the clock's wall seconds)."""
+        self.store.blobs[file_id] = (data, dict(metadata))
+        await self.ledger.add(Record(file_id, len(data), 0.0, expires, max_downloads, 0,
+                                     token_hash(f"token-{file_id}"), ""))
 
     def connect(self, high_water: int = 64 * 1024, peer: tuple[str, int] = ("127.0.0.1", 40000)) -> Pipe:
         """A new client connection from ``peer`` (must be called with the loop running)."""

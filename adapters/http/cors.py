@@ -27,7 +27,7 @@ ALLOWED_REQUEST_HEADERS = {
 }
 # Response headers a page may read (beyond the safelisted Content-Type,
 # Content-Length, ...). Issue 14 adds X-Url-Delete; tus its own.
-EXPOSED_HEADERS = ("Location", "Content-Disposition", "Content-Range", "ETag", "Retry-After")
+EXPOSED_HEADERS = ("Location", "X-Url-Delete", "Content-Disposition", "Content-Range", "ETag", "Retry-After")
 # How long a browser may cache a preflight answer, seconds (Chromium caps it at 7200).
 MAX_AGE = 7200
 # More requested header names than this are not looked at: bounded work.

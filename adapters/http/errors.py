@@ -13,14 +13,30 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.http.response import json_bytes
-from domain.errors import DomainError, EmptyUpload, FileNotFound, StorageFull, UploadTooLarge
+from domain.errors import (
+    BadUploadTerms,
+    DeleteForbidden,
+    DeleteUnauthorized,
+    DomainError,
+    DownloadsBusy,
+    EmptyUpload,
+    FileNotFound,
+    LedgerBusy,
+    StorageFull,
+    UploadTooLarge,
+)
 
 STATUS: dict[type[BaseException], int] = {
     DomainError: 500,
-    FileNotFound: 404,
+    FileNotFound: 404,  # also expired, used-up and deleted files: gone at once
     EmptyUpload: 400,
+    BadUploadTerms: 400,
+    DeleteUnauthorized: 401,
+    DeleteForbidden: 403,
     UploadTooLarge: 413,
-    StorageFull: 507,
+    DownloadsBusy: 503,
+    LedgerBusy: 503,
+    StorageFull: 507,  # and QuotaExceeded, its subclass (--max-storage)
 }
 
 
@@ -40,6 +56,17 @@ def error_payload(status: int, message: str) -> dict[str, Any]:
 def error_body(status: int, message: str) -> bytes:
     """The JSON body of an error answer."""
     return json_bytes(error_payload(status, message))
+
+
+def domain_error_headers(exc: DomainError) -> list[tuple[str, str]]:
+    """Headers that go with the answer to ``exc``: ``Retry-After`` on a 503
+    that will pass, ``WWW-Authenticate`` on the 401 of a delete without token
+    (RFC 9110 requires one; the scheme names the header that carries it)."""
+    if isinstance(exc, (DownloadsBusy, LedgerBusy)):
+        return [("Retry-After", str(exc.retry_after))]
+    if isinstance(exc, DeleteUnauthorized):
+        return [("WWW-Authenticate", 'X-Delete-Token realm="delete"')]
+    return []
 
 
 def domain_error_payload(exc: DomainError) -> tuple[int, dict[str, Any]]:

@@ -24,8 +24,9 @@ from adapters.http.exchange import Exchange
 from adapters.http.multipart import END, NEED_DATA, PART_END, MultipartParser, PartData, PartStart, boundary_of
 from adapters.throttle import UNLIMITED
 from domain.errors import UploadTooLarge
-from domain.model import StoredFile
+from domain.lifecycle import Uploaded
 from domain.services import UNTHROTTLED_READ, UploadRequest, UploadService
+from domain.terms import UploadTerms
 from ports.throttle import Throttle
 from ports.transfer import ByteSource
 
@@ -122,9 +123,11 @@ class FormReader:
             pass
 
 
-async def upload_form(exchange: Exchange, uploads: UploadService, throttle: Throttle) -> list[StoredFile]:
+async def upload_form(exchange: Exchange, uploads: UploadService, throttle: Throttle,
+                      terms: UploadTerms) -> list[Uploaded]:
     """Store every file of the form in ``exchange``'s body, in order; all
-    or nothing. Raises ``MultipartError`` (malformed, truncated), ``NoFileInForm``,
+    or nothing; every file gets the upload's ``terms`` (expiry, download
+    limit). Raises ``MultipartError`` (malformed, truncated), ``NoFileInForm``,
     or what storing a file raises (``UploadTooLarge``, ``EmptyUpload``,
     ``StorageFull``, a broken body's error), after removing what was stored."""
     request = exchange.request
@@ -135,12 +138,13 @@ async def upload_form(exchange: Exchange, uploads: UploadService, throttle: Thro
         raise too_large  # refused before the body is read (no 100 Continue)
     parser = MultipartParser(boundary_of(request.headers.get("content-type", "")))
     form = FormReader(exchange, parser, throttle, max_body, too_large)
-    stored: list[StoredFile] = []
+    stored: list[Uploaded] = []
     try:
         while (part := await form.next_file()) is not None:
             # The form reader pays for the body's bytes: the file itself is not metered twice.
             stored.append(await uploads.upload(
-                UploadRequest(name=part.filename, content_type=part.content_type, declared_size=None),
+                UploadRequest(name=part.filename, content_type=part.content_type, declared_size=None,
+                              terms=terms, client=exchange.client.address),
                 form, UNLIMITED))
         await form.drain()
         if not stored:
@@ -148,9 +152,9 @@ async def upload_form(exchange: Exchange, uploads: UploadService, throttle: Thro
     except BaseException:
         for file in stored:
             try:
-                await uploads.discard(file.id)
+                await uploads.discard(file.file.id)
             except Exception:
-                log.exception("could not remove %s, stored from a form that failed", file.id)
+                log.exception("could not remove %s, stored from a form that failed", file.file.id)
         if stored:
             log.info("removed %d file(s) stored from a form that failed", len(stored))
         raise

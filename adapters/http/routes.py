@@ -3,7 +3,11 @@ service, shape the answer (JSON, or the links as text for a client that
 prefers ``text/plain``). The URL shapes live in ``ROUTES`` (the route table);
 domain errors become answers through ``adapters/http/errors.py`` only; form
 uploads are driven by ``adapters/http/forms.py``, CORS decided by
-``adapters/http/cors.py``."""
+``adapters/http/cors.py``.
+
+Deleting: ``DELETE /download/<id>`` with ``X-Delete-Token``, or ``DELETE
+/delete/<id>/<token>`` (the ``linkfordelete`` of the upload's answer, token
+in the path). Only ``DELETE`` deletes: a link preview's ``GET`` never does."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from urllib.parse import unquote
 from adapters.http.admission import Admission
 from adapters.http.cors import CorsPolicy
 from adapters.http.exchange import Exchange, Handler
-from adapters.http.errors import domain_error_payload
+from adapters.http.errors import domain_error_headers, domain_error_payload
 from adapters.http.forms import NoFileInForm, is_form, upload_form
 from adapters.http.headers import (
     UNSATISFIABLE,
@@ -29,9 +33,12 @@ from adapters.http.negotiation import choose
 from adapters.http.response import JSON_HEADERS, http_date, json_bytes
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
 from domain.errors import DomainError
+from domain.lifecycle import Uploaded, rfc3339
 from domain.memo import IdentityMemo
 from domain.model import StoredFile
-from domain.services import CheckService, DownloadService, UploadRequest, UploadService
+from domain.services import CheckedFile, CheckService, DeleteService, DownloadService, UploadRequest, UploadService
+from domain.terms import UploadTerms
+from ports.ledger import Record
 from ports.throttle import ConnectionThrottles, Throttle, ThrottlePolicy
 
 log = logging.getLogger("uds.routes")
@@ -42,10 +49,11 @@ UPLOAD_METHODS = ("POST", "PUT")
 ROUTES = Router([
     Route("upload", UPLOAD_METHODS, "/upload/{name...}", bare=True),
     Route("check", READ_METHODS, "/check/{id}"),
-    Route("download", READ_METHODS, "/download/{id}"),
+    Route("download", (*READ_METHODS, "DELETE"), "/download/{id}"),
     # The same bytes under a URL that ends with the file's name, for clients
     # that name the saved file after the URL (wget, curl -O).
     Route("download_named", READ_METHODS, "/download/{id}/{name...}"),
+    Route("delete", ("DELETE",), "/delete/{id}/{token}"),
     Route("health", READ_METHODS, "/healthz"),
     # transfer.sh's habit: `curl --upload-file f http://host/f`.
     Route("upload_at_root", ("PUT",), "/{name}", fallback=True),
@@ -62,7 +70,8 @@ UPLOAD_ANSWER_TYPES = (JSON_HEADERS[0][1], TEXT_PLAIN)
 TEXT_LINKS = ("linkfordownload", "linkfordelete")
 
 
-def _check_body(_: str, stored: StoredFile) -> bytes:
+def _check_body(checked: CheckedFile) -> bytes:
+    stored, record = checked.file, checked.record
     return json_bytes({
         "status": 200,
         "file": stored.name,
@@ -71,7 +80,14 @@ def _check_body(_: str, stored: StoredFile) -> bytes:
         "size": stored.size,
         "sha256": stored.sha256,
         "created": stored.created_rfc3339,
+        **_lifetime(record),
     })
+
+
+def _lifetime(record: Record) -> dict[str, object]:
+    """``expires`` (RFC 3339, ``null`` for never) and ``downloads_left``
+    (``null`` when unlimited), in the upload and check answers."""
+    return {"expires": rfc3339(record.expires), "downloads_left": record.downloads_left}
 
 
 def _download_headers(_: str, stored: StoredFile) -> list[tuple[str, str]]:
@@ -119,6 +135,7 @@ class Routes:
         upload: UploadService,
         check: CheckService,
         download: DownloadService,
+        delete: DeleteService,
         throttles: ThrottlePolicy,
         public_url: str | None = None,
         cors: CorsPolicy | None = None,
@@ -132,13 +149,14 @@ class Routes:
         self._upload = upload
         self._check = check
         self._download = download
+        self._delete = delete
         self.throttles = throttles
         self._public_url = public_url
         self._cors = cors or CorsPolicy(())
         self._admission = admission if admission is not None and admission.active else None
         # Check bodies and download headers depend only on the (immutable)
         # file record: made once per record, not once per request.
-        self._check_bodies: IdentityMemo[StoredFile, bytes] = IdentityMemo(_check_body)
+        self._check_bodies = _CheckBodies()
         self._download_headers: IdentityMemo[StoredFile, list[tuple[str, str]]] = IdentityMemo(_download_headers)
 
     def session(self) -> Handler:
@@ -164,15 +182,20 @@ class Routes:
             name = match.route.name
             if name == "check":
                 await self.check(exchange, match.value)
+            elif name == "download" and request.method == "DELETE":
+                await self.delete(exchange, match.value, request.headers.get("x-delete-token"))
             elif name in ("download", "download_named"):
                 await self.download(exchange, match.value, session)
+            elif name == "delete":
+                file_id, token = match.values
+                await self.delete(exchange, file_id, unquote(token))
             elif name in ("upload", "upload_at_root"):
                 await self.upload(exchange, unquote(match.value) or None, session)
             else:
                 exchange.respond_json(200, {"status": 200, "message": "ok"})
         except DomainError as exc:
             status, payload = domain_error_payload(exc)
-            exchange.respond_json(status, payload)
+            exchange.respond_json(status, payload, domain_error_headers(exc))
 
     def _cross_origin(self, exchange: Exchange) -> bool:
         """For a request from an allowed origin: answer it if it is a
@@ -213,9 +236,11 @@ class Routes:
             exchange.respond_error(411, "Content-Length or chunked Transfer-Encoding required")
             return
         content_type = request.headers.get("content-type")
+        headers = request.headers
+        terms = UploadTerms.parse(headers.get("expires-in"), headers.get("max-days"), headers.get("max-downloads"))
         if request.method == "POST" and is_form(content_type):
             try:
-                files = await upload_form(exchange, self._upload, session.upload())
+                files = await upload_form(exchange, self._upload, session.upload(), terms)
             except MultipartError as exc:
                 exchange.respond_error(exc.status, f"malformed multipart/form-data: {exc.message}")
                 return
@@ -227,21 +252,27 @@ class Routes:
             name = (disposition_filename(disposition) if disposition else None) or path_name
             self._upload.precheck(request.content_length)
             files = [await self._upload.upload(
-                UploadRequest(name=name, content_type=content_type, declared_size=request.content_length),
+                UploadRequest(name=name, content_type=content_type, declared_size=request.content_length,
+                              terms=terms, client=exchange.client.address),
                 exchange,
                 session.upload(),
             )]
-        for stored in files:
-            log.info("stored %s %r (%d bytes, sha256 %s)", stored.id, stored.name, stored.size, stored.sha256)
+        for uploaded in files:
+            stored = uploaded.file
+            log.info("stored %s %r (%d bytes, sha256 %s, expires %s, downloads %s)", stored.id, stored.name,
+                     stored.size, stored.sha256, rfc3339(uploaded.record.expires) or "never",
+                     uploaded.record.max_downloads or "unlimited")
         self.answer_upload(exchange, files)
 
-    def answer_upload(self, exchange: Exchange, files: list[StoredFile]) -> None:
+    def answer_upload(self, exchange: Exchange, files: list[Uploaded]) -> None:
         """201 for one or more stored files: the JSON of the first, plus
         ``"files"`` (every file's JSON, in order) when there are several; or,
         when the client prefers ``text/plain``, its links, one per line.
-        ``Location`` is the first file's download link."""
-        answers = [self.upload_payload(exchange, stored) for stored in files]
-        location = [("Location", str(answers[0]["linkfordownload"]))]
+        ``Location`` is the first file's download link, ``X-Url-Delete`` its
+        delete link (as transfer.sh has it)."""
+        answers = [self.upload_payload(exchange, uploaded) for uploaded in files]
+        location = [("Location", str(answers[0]["linkfordownload"])),
+                    ("X-Url-Delete", str(answers[0]["linkfordelete"]))]
         if choose(exchange.request.headers.get("accept"), UPLOAD_ANSWER_TYPES) == TEXT_PLAIN:
             lines = "".join(f"{answer[key]}\n" for answer in answers for key in TEXT_LINKS if key in answer)
             exchange.respond(201, [("Content-Type", TEXT_PLAIN), NOSNIFF, *location], lines.encode("utf-8"))
@@ -251,22 +282,30 @@ class Routes:
             body["files"] = answers
         exchange.respond_json(201, body, location)
 
-    def upload_payload(self, exchange: Exchange, stored: StoredFile) -> dict[str, object]:
+    def upload_payload(self, exchange: Exchange, uploaded: Uploaded) -> dict[str, object]:
         """The JSON object that describes one stored file in an upload answer."""
+        stored = uploaded.file
         return {
             "status": 201,
             "fileisuploaded": stored.name,
             "linkforcheck": self.url("check", exchange, stored.id),
             "linkfordownload": self.url("download", exchange, stored.id),
             "linkfordownloadnamed": self.url("download_named", exchange, stored.id, stored.name),
+            "linkfordelete": self.url("delete", exchange, stored.id, uploaded.delete_token),
+            "deletetoken": uploaded.delete_token,
             "id": stored.id,
             "size": stored.size,
             "sha256": stored.sha256,
+            **_lifetime(uploaded.record),
         }
 
     async def check(self, exchange: Exchange, file_id: str) -> None:
-        stored = await self._check.check(file_id)
-        exchange.respond(200, JSON_TYPE, self._check_bodies.get(stored.id, stored))
+        checked = await self._check.check(file_id)
+        exchange.respond(200, JSON_TYPE, self._check_bodies.get(checked))
+
+    async def delete(self, exchange: Exchange, file_id: str, token: str | None) -> None:
+        await self._delete.delete(file_id, token)
+        exchange.respond(204, [])
 
     async def download(self, exchange: Exchange, file_id: str, session: Session) -> None:
         opened = await self._download.open(file_id)
@@ -289,14 +328,24 @@ class Routes:
                     return
                 if isinstance(wanted, tuple):
                     start, end = wanted
-            if (start, end) != (0, stored.size):
-                exchange.start(206, [*headers, ("Content-Range", f"bytes {start}-{end - 1}/{stored.size}")],
-                               end - start)
-            else:
-                exchange.start(200, headers, stored.size)
+            # Only a response that will deliver the last byte may count (a
+            # HEAD, a 304 or a range short of the end never do): admitted
+            # before answering, since it may be refused (503, or 404 if the
+            # file's last download just ended).
+            lease = None if exchange.head_only or end != stored.size else await self._download.reserve(opened)
+            try:
+                if (start, end) != (0, stored.size):
+                    exchange.start(206, [*headers, ("Content-Range", f"bytes {start}-{end - 1}/{stored.size}")],
+                                   end - start)
+                else:
+                    exchange.start(200, headers, stored.size)
+            except BaseException:
+                if lease is not None:
+                    lease.release()
+                raise
             if exchange.head_only:
                 return
-            await self._download.send(opened, start, end - start, exchange, session.download())
+            await self._download.send(opened, start, end - start, exchange, session.download(), lease)
         finally:
             opened.reader.close()
 
@@ -310,3 +359,25 @@ class Routes:
         if if_range.startswith('"') or if_range.startswith("W/"):
             return if_range == etag
         return if_range == dict(headers)["Last-Modified"]
+
+
+class _CheckBodies:
+    """The JSON of check answers, remade only when the blob's metadata (the
+    same object while the blob is unchanged) or the ledger record (compared
+    by value: the ledger returns a new object every time) changed. Bounded;
+    the oldest entries go first."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._limit = limit
+        self._bodies: dict[str, tuple[StoredFile, Record, bytes]] = {}
+
+    def get(self, checked: CheckedFile) -> bytes:
+        file_id = checked.file.id
+        known = self._bodies.get(file_id)
+        if known is not None and known[0] is checked.file and known[1] == checked.record:
+            return known[2]
+        body = _check_body(checked)
+        if known is None and len(self._bodies) >= self._limit:
+            del self._bodies[next(iter(self._bodies))]
+        self._bodies[file_id] = (checked.file, checked.record, body)
+        return body

@@ -10,7 +10,8 @@ read-modify-write is one ``BEGIN IMMEDIATE`` transaction, which takes the
 database's write lock up front, so two processes never both decide on the same
 stale count; ``busy_timeout`` makes a process wait for the lock instead of
 failing. Each call runs in the process's own single ledger thread and the
-event loop only awaits it. A process killed mid-transaction leaves the
+event loop only awaits it (the ``get`` calls of one turn of the loop as one
+job: checks and downloads under load share the thread round trips). A process killed mid-transaction leaves the
 database as it was before that transaction (SQLite's journal guarantees it).
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
+from adapters.storage.threads import Offload
 from ports.ledger import LedgerUnavailable, Record, RecordExists, Reservation
 
 T = TypeVar("T")
@@ -54,7 +56,7 @@ _SCHEMA = (
     "CREATE TRIGGER records_added AFTER INSERT ON records BEGIN UPDATE totals SET bytes = bytes + NEW.size; END",
     "CREATE TRIGGER records_removed AFTER DELETE ON records BEGIN UPDATE totals SET bytes = bytes - OLD.size; END",
 )
-_COLUMNS = "id, size, created, expires, max_downloads, downloads, delete_token_hash, client"
+COLUMNS = "id, size, created, expires, max_downloads, downloads, delete_token_hash, client"
 
 # Connections inherited across fork: kept referenced so that they are never
 # closed (their finaliser would close them) in a process that did not open them.
@@ -91,6 +93,7 @@ class SqliteLedger:
         self._durable = durable
         self._pid = -1
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._reads: Offload | None = None
         self._conn: sqlite3.Connection | None = None
 
     def prepare(self) -> None:
@@ -98,6 +101,29 @@ class SqliteLedger:
         fails early on a bad path or a newer schema. Call before forking: it
         leaves no connection open."""
         self._connect().close()
+
+    def clear_reservations(self) -> int:
+        """Drop every reservation and return how many there were. For
+        start-up only, before any worker runs: no download of this machine is
+        in progress then, so the slots that a killed service's downloads held
+        are free at once, not at the end of their leases."""
+        with self.blocking(write=True) as conn:
+            return int(conn.execute("DELETE FROM reservations").rowcount)
+
+    @contextmanager
+    def blocking(self, write: bool = False, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection of its own in the calling thread, closed after; with
+        ``write``, inside one write transaction. For start-up work before any
+        event loop runs (``adapters/ledger/startup.py``)."""
+        conn = self._connect()
+        try:
+            if not write:
+                yield conn
+                return
+            with self._write(conn, durable):
+                yield conn
+        finally:
+            conn.close()
 
     def close(self) -> None:
         """Close this process's connection and stop its thread (blocking)."""
@@ -168,6 +194,7 @@ class SqliteLedger:
             self._conn = None
             # An inherited pool's thread does not exist in this process.
             self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="uds-ledger")
+            self._reads = Offload(self._pool)
             self._pid = pid
         assert self._pool is not None
         return self._pool
@@ -194,7 +221,7 @@ class SqliteLedger:
 
     def _add(self, record: Record) -> None:
         try:
-            self._sync(self._db(), True).execute(f"INSERT INTO records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
+            self._sync(self._db(), True).execute(f"INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
                 record.id, record.size, record.created, record.expires, record.max_downloads,
                 record.downloads, record.delete_token_hash, record.client))
         except sqlite3.IntegrityError as exc:
@@ -203,10 +230,15 @@ class SqliteLedger:
             raise RecordExists(record.id) from None
 
     async def get(self, file_id: str) -> Record | None:
-        return await self._run(self._get, file_id)
+        # The read of every check and download: the gets of one turn of the
+        # event loop go to the ledger thread as one job (see ``Offload``),
+        # so a busy server pays one thread round trip per batch, not per get.
+        self._executor()
+        assert self._reads is not None
+        return await self._outcome(self._reads.run(self._get, file_id))
 
     def _get(self, file_id: str) -> Record | None:
-        row = self._db().execute(f"SELECT {_COLUMNS} FROM records WHERE id = ?", (file_id,)).fetchone()
+        row = self._db().execute(f"SELECT {COLUMNS} FROM records WHERE id = ?", (file_id,)).fetchone()
         return None if row is None else _record(row)
 
     async def reserve_download(self, file_id: str, now: float, lease_seconds: float) -> Reservation | None:

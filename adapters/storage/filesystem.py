@@ -38,6 +38,7 @@ import stat
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 from adapters.storage.blobfile import MAGIC, TRAILER, CorruptBlob, fsync_dir, read_info
 from adapters.storage.handles import FileBlobReader, FileBlobWriter, WriterAborted
@@ -153,6 +154,21 @@ class FileSystemStore:
         if removed:
             log.warning("worker pid %d: %d temporary file(s) removed", pid, removed)
         return removed
+
+    def blob_ids_by_shard(self) -> Iterator[list[str]]:
+        """The ids of the committed blobs, one list per shard directory
+        (blocking: a scan of ``objects/``, for start-up only)."""
+        for shard in sorted(self._shards):
+            try:
+                yield sorted(entry.name for entry in os.scandir(f"{self._objects_dir}/{shard}")
+                             if SAFE_ID.match(entry.name))
+            except OSError as exc:
+                log.warning("could not list %s/%s: %s", self._objects_dir, shard, exc)
+
+    def stat_blocking(self, blob_id: str) -> BlobInfo:
+        """``stat`` in the calling thread (for start-up only, before any
+        event loop runs). Raises ``BlobNotFound`` or ``CorruptBlob``."""
+        return self._stat(_check_id(blob_id))
 
     # -- helpers --------------------------------------------------------------
 

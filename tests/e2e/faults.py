@@ -9,9 +9,13 @@ import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
+
+from adapters.ledger.sqlite import SqliteLedger
+from adapters.ledger.startup import add_records
+from ports.ledger import Record
 
 
 def open_fds(pid: int) -> int:
@@ -31,6 +35,24 @@ def blob_files(storage: Path) -> list[Path]:
     """Committed blobs: the files under ``objects/``."""
     objects = storage / "objects"
     return sorted(p for p in objects.rglob("*") if p.is_file()) if objects.is_dir() else []
+
+
+def data_files(storage: Path) -> list[Path]:
+    """Every file under the storage directory except the ledger's
+    (``ledger.sqlite3`` and its WAL files): blobs and uploads in progress."""
+    return sorted(p for p in storage.rglob("*") if p.is_file() and not p.name.startswith("ledger.sqlite3"))
+
+
+def add_record(storage: Path, file_id: str, size: int, **fields: Any) -> None:
+    """Give a blob planted under a running service its ledger record (the
+    service shares the SQLite ledger: a record added here is seen there)."""
+    ledger = SqliteLedger(storage / "ledger.sqlite3")
+    try:
+        values: dict[str, Any] = {"created": 0.0, "expires": None, "max_downloads": None, "downloads": 0,
+                                  "delete_token_hash": "0" * 64, "client": "", **fields}
+        assert add_records(ledger, [Record(id=file_id, size=size, **values)]) == 1
+    finally:
+        ledger.close()
 
 
 def tmp_files(storage: Path) -> list[Path]:

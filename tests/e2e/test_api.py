@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import ROOT, Service, ServiceFactory, read_all, start_service
+from tests.e2e.faults import data_files
 
 pytestmark = pytest.mark.e2e
 
@@ -140,7 +141,7 @@ def test_traversal_attempts_are_404_before_touching_the_disk(service: Service, t
 def test_the_storage_directory_holds_only_blobs(service: Service) -> None:
     service.upload(b"abc", "../../escape.txt")
     service.upload(b"abc", "/etc/cron.d/evil")
-    names = {p.name for p in service.storage.rglob("*") if p.is_file()}
+    names = {p.name for p in data_files(service.storage)}
     assert all(len(n) == 26 for n in names) and len(names) == 2
     assert not (service.storage.parent / "escape.txt").exists()
 
@@ -189,7 +190,7 @@ def test_declared_size_over_the_limit_is_413_before_the_body(make_service: Servi
     response = requests.post(service.url + "/upload/", data=iter([b"x" * 600, b"y" * 600]), timeout=5)
     assert response.status_code == 413
     assert requests.post(service.url + "/upload/", data=b"z" * 1024, timeout=5).status_code == 201
-    assert len([p for p in service.storage.rglob("*") if p.is_file()]) == 1
+    assert len(data_files(service.storage)) == 1
 
 
 def test_length_required_and_empty_upload(service: Service) -> None:

@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import Service, ServiceFactory
+from tests.e2e.faults import data_files
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +47,7 @@ def run(*command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 def stored_files(service: Service) -> list[Path]:
-    return [p for p in service.storage.rglob("*") if p.is_file()]
+    return data_files(service.storage)
 
 
 def access_lines(service: Service, containing: str) -> list[str]:

@@ -24,7 +24,7 @@ from adapters.ids import RandomIds
 from adapters.storage.filesystem import MAGIC, TRAILER
 from domain.model import StoredFile
 from tests.e2e.conftest import Service, ServiceFactory
-from tests.e2e.faults import blob_files, open_fds, rss_bytes, tmp_files, wait_until
+from tests.e2e.faults import add_record, blob_files, open_fds, rss_bytes, tmp_files, wait_until
 from tests.e2e.wire import one_exchange
 
 pytestmark = pytest.mark.e2e
@@ -69,6 +69,7 @@ def plant_sparse_blob(storage: Path, size: int) -> str:
         file.truncate(size)
         file.seek(size)
         file.write(meta + TRAILER.pack(MAGIC, len(meta)))
+    add_record(storage, file_id, size)
     return file_id
 
 

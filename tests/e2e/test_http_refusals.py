@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import Service
+from tests.e2e.faults import data_files
 from tests.e2e.wire import Wire, one_exchange
 
 pytestmark = pytest.mark.e2e
@@ -98,7 +99,7 @@ def test_refused_uploads_store_nothing_and_the_service_keeps_serving(service: Se
     for _, request_bytes, _ in REFUSALS:
         if request_bytes.startswith(UPLOAD):
             one_exchange(service.host, service.port, request_bytes)
-    assert [p for p in service.storage.rglob("*") if p.is_file()] == []
+    assert data_files(service.storage) == []
     reply, _ = one_exchange(service.host, service.port, GET + b"Connection: close\r\n\r\n")
     assert reply.status == 200
 
@@ -143,4 +144,4 @@ def test_a_partial_put_is_refused_before_its_body_and_stores_nothing(service: Se
         assert "Content-Range" in str(refused.json()["message"])
         wire.send(b"x" * 1000)
         assert wire.closed_by_server()
-    assert [p for p in service.storage.rglob("*") if p.is_file()] == []
+    assert data_files(service.storage) == []

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.e2e.conftest import Service, ServiceFactory
+from tests.e2e.faults import data_files
 from tests.e2e.wire import Wire
 
 pytestmark = pytest.mark.e2e
@@ -22,7 +23,7 @@ FIRST_BLOCK = 1 << 20  # the filesystem store's WRITE_BUFFER
 
 
 def stored_files(service: Service) -> list[str]:
-    return sorted(str(p.relative_to(service.storage)) for p in service.storage.rglob("*") if p.is_file())
+    return [str(p.relative_to(service.storage)) for p in data_files(service.storage)]
 
 
 def exit_code(service: Service, within: float = 20) -> int:

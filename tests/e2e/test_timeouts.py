@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import Service, ServiceFactory
+from tests.e2e.faults import data_files
 from tests.e2e.wire import Reply, Wire, one_exchange
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +25,7 @@ HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 def stored_files(service: Service) -> list[str]:
-    return sorted(str(p.relative_to(service.storage)) for p in service.storage.rglob("*") if p.is_file())
+    return [str(p.relative_to(service.storage)) for p in data_files(service.storage)]
 
 
 def assert_408_and_closed(wire: Wire) -> None:

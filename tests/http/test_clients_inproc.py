@@ -107,7 +107,7 @@ def test_rfc_7239_forwarded_when_asked_for() -> None:
 def test_requests_per_minute_429_with_retry_after_and_health_checks_never_count() -> None:
     async def main() -> None:
         app = App(Config(requests_per_minute=3))
-        app.store.blobs["id-1"] = (b"x", METADATA)
+        await app.put("id-1", b"x", METADATA)
         pipe = app.connect(peer=CLIENT)
         replies = await ask(pipe, *[get("/check/id-1")] * 3, get("/healthz"), get("/check/id-1"))
         assert [r.status for r in replies] == [200, 200, 200, 200, 429]
@@ -187,7 +187,7 @@ def test_four_connections_of_one_client_share_its_download_rate() -> None:
     the same time is not slowed by them."""
     async def main() -> None:
         app = App(Config(client_download_rate=100_000))
-        app.store.blobs["id-1"] = (b"d" * 250_000, METADATA)
+        await app.put("id-1", b"d" * 250_000, METADATA)
         loop = asyncio.get_running_loop()
         began = loop.time()
         pipes = [app.connect(peer=("192.0.2.10", port)) for port in (1, 2, 3, 4)]

@@ -72,7 +72,8 @@ def test_actual_answers_carry_the_origin_errors_included() -> None:
             assert cors_of(reply) == {
                 "access-control-allow-origin": APP_ORIGIN,
                 "vary": "Origin",
-                "access-control-expose-headers": "Location, Content-Disposition, Content-Range, ETag, Retry-After",
+                "access-control-expose-headers":
+                    "Location, X-Url-Delete, Content-Disposition, Content-Range, ETag, Retry-After",
             }, reply
 
     run(main)

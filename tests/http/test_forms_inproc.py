@@ -78,7 +78,9 @@ def test_several_files_and_text_fields() -> None:
         pipe.send(post(body, b"Accept: text/plain\r\n"))
         await settle()
         [text] = pipe.replies()
-        assert text.status == 201 and text.body == b"http://h/download/id-3\nhttp://h/download/id-4\n"
+        lines = text.body.split(b"\n")
+        assert text.status == 201 and lines[0::2] == [b"http://h/download/id-3", b"http://h/download/id-4", b""]
+        assert lines[1].startswith(b"http://h/delete/id-3/") and lines[3].startswith(b"http://h/delete/id-4/")
 
     run(main)
 

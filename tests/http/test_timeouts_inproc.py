@@ -80,7 +80,7 @@ def test_download_speed_limit_in_virtual_time() -> None:
         app = App(Config(download_rate=20_000))
         metadata = {"name": "y", "content_type": "application/octet-stream", "sha256": "0" * 64,
                     "created": "2026-01-01T00:00:00Z"}
-        app.store.blobs["id-7"] = (b"y" * 200_000, metadata)
+        await app.put("id-7", b"y" * 200_000, metadata)
         pipe = app.connect()
         loop = asyncio.get_running_loop()
         began = loop.time()

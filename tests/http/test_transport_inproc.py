@@ -37,7 +37,7 @@ def test_reading_pauses_while_the_parser_holds_too_much_and_resumes() -> None:
 def test_a_download_waits_for_a_slow_reader_and_completes() -> None:
     async def main() -> None:
         app = App()
-        app.store.blobs["id-1"] = (b"d" * 5_000_000, METADATA)
+        await app.put("id-1", b"d" * 5_000_000, METADATA)
         pipe = app.connect()
         pipe.stop_reading()
         pipe.send(b"GET /download/id-1 HTTP/1.1\r\nHost: h\r\n\r\n")
@@ -54,7 +54,7 @@ def test_a_download_waits_for_a_slow_reader_and_completes() -> None:
 def test_a_download_nobody_reads_is_aborted_after_the_stall_timeout() -> None:
     async def main() -> None:
         app = App(Config(body_timeout=60))
-        app.store.blobs["id-1"] = (b"d" * 500_000, METADATA)
+        await app.put("id-1", b"d" * 500_000, METADATA)
         pipe = app.connect()
         pipe.stop_reading()
         pipe.send(b"GET /download/id-1 HTTP/1.1\r\nHost: h\r\n\r\n")
@@ -127,6 +127,7 @@ class BrokenStore(MemoryStore):
 def test_an_unexpected_error_is_a_500_and_closes_the_connection() -> None:
     async def main() -> None:
         app = App(store=BrokenStore())
+        await app.put("id-1", b"x", METADATA)
         pipe = app.connect()
         pipe.send(b"GET /check/id-1 HTTP/1.1\r\nHost: h\r\n\r\nGET /healthz HTTP/1.1\r\nHost: h\r\n\r\n")
         await settle()

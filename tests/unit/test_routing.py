@@ -44,7 +44,7 @@ def test_the_root_upload_takes_one_segment_and_never_a_path_the_service_owns(pat
     with pytest.raises((NoRoute, MethodNotAllowed)) as caught:
         ROUTES.match("PUT", path)
     if path == "/download/":  # the download route has this path: its methods are listed
-        assert isinstance(caught.value, MethodNotAllowed) and caught.value.allowed == ("GET", "HEAD")
+        assert isinstance(caught.value, MethodNotAllowed) and caught.value.allowed == ("GET", "HEAD", "DELETE")
     for owned in ("/check/x", "/healthz", "/download/x/y"):
         with pytest.raises(MethodNotAllowed):
             ROUTES.match("PUT", owned)
@@ -83,11 +83,21 @@ def test_routes_sharing_a_path_split_the_methods_between_them() -> None:
 
 def test_a_known_path_with_another_method_lists_the_allowed_ones() -> None:
     with pytest.raises(MethodNotAllowed) as caught:
-        ROUTES.match("DELETE", "/download/x")
-    assert caught.value.allowed == ("GET", "HEAD")
+        ROUTES.match("POST", "/download/x")
+    assert caught.value.allowed == ("GET", "HEAD", "DELETE")
+    with pytest.raises(MethodNotAllowed) as caught:
+        ROUTES.match("GET", "/delete/x/token")  # a link preview never deletes
+    assert caught.value.allowed == ("DELETE",)
     with pytest.raises(MethodNotAllowed) as caught:
         ROUTES.match("GET", "/upload")
     assert caught.value.allowed == ("POST", "PUT")
+
+
+def test_a_link_of_several_segments_encodes_each_and_matches_back() -> None:
+    url = ROUTES.url("delete", "http://h", "id-1", "to/ken")
+    assert url == "http://h/delete/id-1/to%2Fken"
+    match = ROUTES.match("DELETE", url.removeprefix("http://h"))
+    assert (match.route.name, match.values) == ("delete", ("id-1", "to%2Fken"))
 
 
 def test_links_are_built_from_the_same_patterns_and_match_back() -> None:

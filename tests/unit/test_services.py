@@ -9,7 +9,10 @@ import pytest
 
 from adapters.throttle import UNLIMITED, TokenBucket
 from domain.errors import EmptyUpload, FileNotFound, StorageFull, UploadTooLarge
+from domain.lifecycle import Lifecycle
+from domain.terms import LifecyclePolicy
 from domain.services import CheckService, DownloadService, UploadRequest, UploadService
+from tests.fake_ledger import MemoryLedger
 from tests.fakes import BytesSource, CollectingSink, FakeClock, MemoryStore, SequentialIds
 
 
@@ -18,8 +21,9 @@ def make(max_size: int = 0, capacity: int = 0) -> tuple[MemoryStore, FakeClock, 
     store = MemoryStore(capacity)
     links = SequentialIds()
     clock = FakeClock()
-    return (store, clock, UploadService(store, links, clock, max_size), CheckService(store, links),
-            DownloadService(store, links))
+    files = Lifecycle(MemoryLedger(), store, clock, LifecyclePolicy())
+    return (store, clock, UploadService(store, links, clock, max_size, files), CheckService(store, links, files),
+            DownloadService(store, links, files, clock))
 
 
 def run(coro: object) -> object:
@@ -31,14 +35,14 @@ def test_upload_then_check_then_download_gives_the_same_bytes() -> None:
     body = b"hello world" * 1000
 
     async def scenario() -> None:
-        stored = await upload.upload(UploadRequest("x.pdf", "application/pdf", len(body)),
-                                     BytesSource(body), UNLIMITED)
+        stored = (await upload.upload(UploadRequest("x.pdf", "application/pdf", len(body)),
+                                      BytesSource(body), UNLIMITED)).file
         assert stored.name == "x.pdf"
         assert stored.size == len(body)
         assert stored.sha256 == hashlib.sha256(body).hexdigest()
         assert stored.content_type == "application/pdf"
         assert stored.created.timestamp() == clock.wall()
-        checked = await check.check(stored.id)
+        checked = (await check.check(stored.id)).file
         assert checked == stored
         opened = await download.open(stored.id)
         sink = CollectingSink()
@@ -53,8 +57,8 @@ def test_two_uploads_of_the_same_name_get_different_ids() -> None:
     _, _, upload, _, _ = make()
 
     async def scenario() -> None:
-        a = await upload.upload(UploadRequest("same.txt", None, None), BytesSource(b"a"), UNLIMITED)
-        b = await upload.upload(UploadRequest("same.txt", None, None), BytesSource(b"b"), UNLIMITED)
+        a = (await upload.upload(UploadRequest("same.txt", None, None), BytesSource(b"a"), UNLIMITED)).file
+        b = (await upload.upload(UploadRequest("same.txt", None, None), BytesSource(b"b"), UNLIMITED)).file
         assert a.id != b.id
         assert a.name == b.name == "same.txt"
 
@@ -65,9 +69,10 @@ def test_name_is_made_from_id_and_type_when_missing() -> None:
     _, _, upload, _, _ = make()
 
     async def scenario() -> None:
-        stored = await upload.upload(UploadRequest(None, "application/pdf", None), BytesSource(b"%PDF"), UNLIMITED)
+        stored = (await upload.upload(UploadRequest(None, "application/pdf", None), BytesSource(b"%PDF"),
+                                      UNLIMITED)).file
         assert stored.name == f"{stored.id}.pdf"
-        stored = await upload.upload(UploadRequest("../../", None, None), BytesSource(b"x"), UNLIMITED)
+        stored = (await upload.upload(UploadRequest("../../", None, None), BytesSource(b"x"), UNLIMITED)).file
         assert stored.name == stored.id
 
     run(scenario())
@@ -77,10 +82,10 @@ def test_path_components_never_survive_in_the_name() -> None:
     _, _, upload, _, _ = make()
 
     async def scenario() -> None:
-        stored = await upload.upload(UploadRequest("../../etc/passwd", None, None), BytesSource(b"x"), UNLIMITED)
+        stored = (await upload.upload(UploadRequest("../../etc/passwd", None, None), BytesSource(b"x"), UNLIMITED)).file
         assert stored.name == "passwd"
-        stored = await upload.upload(UploadRequest("C:\\dir\\evil\r\n.txt", None, None), BytesSource(b"x"),
-                                     UNLIMITED)
+        stored = (await upload.upload(UploadRequest("C:\\dir\\evil\r\n.txt", None, None), BytesSource(b"x"),
+                                      UNLIMITED)).file
         assert stored.name == "evil.txt"
 
     run(scenario())
@@ -185,7 +190,7 @@ def test_throttled_download_sends_paid_slices_and_exact_bytes() -> None:
     body = bytes(range(256)) * 1000  # 256,000 bytes
 
     async def scenario() -> None:
-        stored = await upload.upload(UploadRequest("a", None, None), BytesSource(body), UNLIMITED)
+        stored = (await upload.upload(UploadRequest("a", None, None), BytesSource(body), UNLIMITED)).file
         opened = await download.open(stored.id)
         bucket = TokenBucket(rate=64_000, burst=64_000, clock=clock)
         sink = CollectingSink(clock)
@@ -209,7 +214,7 @@ def test_throttled_upload_reads_only_as_fast_as_the_bucket_allows() -> None:
         bucket = TokenBucket(rate=100_000, burst=65_536, clock=clock)
         start = clock.now()
         [stored] = await clock.run(upload.upload(UploadRequest("a", None, len(body)), source, bucket))
-        assert stored.size == len(body)
+        assert stored.file.size == len(body)
         assert clock.now() - start == pytest.approx((300_000 - 65_536) / 100_000, abs=1e-9)
         assert max(source.reads) <= bucket.chunk_size
 
@@ -220,7 +225,7 @@ def test_download_of_a_truncated_blob_raises_instead_of_hanging() -> None:
     store, clock, upload, _, download = make()
 
     async def scenario() -> None:
-        stored = await upload.upload(UploadRequest("a", None, None), BytesSource(b"x" * 100_000), UNLIMITED)
+        stored = (await upload.upload(UploadRequest("a", None, None), BytesSource(b"x" * 100_000), UNLIMITED)).file
         data, meta = store.blobs[stored.id]
         opened = await download.open(stored.id)
         store.blobs[stored.id] = (data[:10], meta)
@@ -236,18 +241,18 @@ def test_check_reuses_the_record_while_the_store_returns_the_same_info() -> None
     store, _, upload, check, _ = make()
 
     async def scenario() -> None:
-        stored = await upload.upload(UploadRequest("a", None, None), BytesSource(b"abc"), UNLIMITED)
+        stored = (await upload.upload(UploadRequest("a", None, None), BytesSource(b"abc"), UNLIMITED)).file
         info = await store.stat(stored.id)
 
         async def same_info(blob_id: str) -> object:
             return info
 
         store.stat = same_info  # type: ignore[method-assign, assignment]
-        first = await check.check(stored.id)
-        assert await check.check(stored.id) is first
+        first = (await check.check(stored.id)).file
+        assert (await check.check(stored.id)).file is first
         store.blobs[stored.id] = (b"abcd", dict(info.metadata))
         del store.stat  # back to the real method: a new info object, so a new record
-        changed = await check.check(stored.id)
+        changed = (await check.check(stored.id)).file
         assert changed is not first and changed.size == 4
 
     run(scenario())
