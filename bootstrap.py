@@ -14,9 +14,10 @@ from adapters.http.routes import Routes
 from adapters.http.server import HttpServer
 from adapters.throttle import RateLimits
 from config import Config
+from domain.resumable import PartialJanitor, ResumableService
 from domain.services import CheckService, DownloadService, UploadService
 from ports.ids import IdIssuer
-from ports.storage import Storage
+from ports.storage import Resumable, Storage
 from ports.throttle import Clock
 
 
@@ -43,14 +44,31 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer,
         total_download_rate=share(config.total_download_rate, config.workers),
         burst=config.burst,
     )
+    uploads = UploadService(storage, ids, clock, config.max_upload_size)
+    check = CheckService(storage, ids)
+    resumable = None
+    if isinstance(storage, Resumable):
+        resumable = ResumableService(storage, uploads, check, ids, clock, config.resumable_ttl,
+                                     config.max_upload_size)
     routes = Routes(
-        UploadService(storage, ids, clock, config.max_upload_size),
-        CheckService(storage, ids),
+        uploads,
+        check,
         DownloadService(storage, ids),
         limits,
         config.public_url,
+        resumable,
+        config.max_upload_size,
     )
     return HttpServer(routes.session, transport_config(config), access_log)
+
+
+def build_janitor(config: Config, storage: Storage, clock: Clock) -> PartialJanitor | None:
+    """The task that removes abandoned resumable uploads (``run`` it beside the
+    server: it sweeps at once, then every quarter of ``--resumable-ttl``, at
+    most hourly), or ``None`` when the store keeps none."""
+    if not isinstance(storage, Resumable):
+        return None
+    return PartialJanitor(storage, clock, min(3600.0, config.resumable_ttl / 4))
 
 
 def share(total_rate: int, workers: int) -> int:

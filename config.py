@@ -15,6 +15,8 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any, Callable, Mapping, NoReturn, Sequence
 from urllib.parse import urlsplit
 
+from domain.durations import format_duration, parse_duration
+
 VERSION = "1.1.0"
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -108,6 +110,17 @@ def parse_origin(text: str) -> str:
     return value.lower()
 
 
+def parse_ttl(text: str) -> float:
+    """A positive duration (``domain.durations``: ``24h``, ``1d12h``, ``90``)."""
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if value <= 0:
+        raise ConfigError(f"{text!r} must be a positive duration")
+    return value
+
+
 def parse_host(text: str) -> str:
     if not text.strip():
         raise ConfigError("the host must not be empty")
@@ -136,6 +149,7 @@ class Config:
     log_level: str = "INFO"
     workers: int = 1
     cors_origin: tuple[str, ...] = ()
+    resumable_ttl: float = 86400.0
 
 
 @dataclass(frozen=True)
@@ -187,6 +201,8 @@ OPTIONS: dict[str, Option] = {
                       "total rates are split evenly between them"),
     "cors_origin": Option(parse_origin, "ORIGIN", "web origin allowed to call the API from a browser (CORS); "
                           "repeatable, or * for any", default_text="none (CORS off)", repeat=True),
+    "resumable_ttl": Option(parse_ttl, "DURATION", "remove a resumable (tus) upload that gets no data for this "
+                            "long (7d, 12h, 30m, 45s, or seconds)", format_duration),
 }
 
 

@@ -22,7 +22,7 @@ from adapters.http.access_log import LogFormatter
 from adapters.ids import RandomIds
 from adapters.prefork import run_workers
 from adapters.storage.filesystem import FileSystemStore, StorageUnavailable
-from bootstrap import build_app
+from bootstrap import build_app, build_janitor
 from config import Config, ConfigError, describe_limits, parse_config
 
 log = logging.getLogger("uds")
@@ -41,7 +41,10 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 async def serve(config: Config, store: FileSystemStore, sock: socket.socket, announce: bool = True) -> None:
-    server = build_app(config, store, AsyncioClock(), RandomIds())
+    clock = AsyncioClock()
+    server = build_app(config, store, clock, RandomIds())
+    janitor = build_janitor(config, store, clock)
+    sweeping = asyncio.create_task(janitor.run()) if janitor is not None else None
     await server.start(sock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -50,6 +53,8 @@ async def serve(config: Config, store: FileSystemStore, sock: socket.socket, ann
     if announce:
         lifecycle.info("listening on %s", listening_url(sock))
     await stop.wait()
+    if sweeping is not None:
+        sweeping.cancel()
     await server.shutdown()
     lifecycle.info("stopped")
 

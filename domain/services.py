@@ -11,7 +11,7 @@ from domain.errors import EmptyUpload, FileNotFound, StorageFull, UploadTooLarge
 from domain.memo import IdentityMemo
 from domain.model import StoredFile, clean_content_type, clean_name, generated_name, stored_from_info
 from ports.ids import IdIssuer
-from ports.storage import BlobInfo, BlobNotFound, BlobReader, Storage
+from ports.storage import BlobInfo, BlobNotFound, BlobReader, BlobWriter, Storage
 from ports.storage import StorageFull as BlobStorageFull
 from ports.throttle import Clock, Throttle
 from ports.transfer import ByteSink, ByteSource
@@ -53,8 +53,6 @@ class UploadService:
     async def upload(self, request: UploadRequest, body: ByteSource, throttle: Throttle) -> StoredFile:
         self.precheck(request.declared_size)
         file_id = self._ids.new_id()
-        content_type = clean_content_type(request.content_type)
-        name = clean_name(request.name) or generated_name(file_id, content_type)
         try:
             writer = await self._storage.open_writer(file_id, request.declared_size)
         except BlobStorageFull:
@@ -73,21 +71,31 @@ class UploadService:
                 await writer.write(chunk)
             if size == 0:
                 raise EmptyUpload()
-            stored = StoredFile(
-                id=file_id,
-                name=name,
-                size=size,
-                content_type=content_type,
-                sha256=digest.hexdigest(),
-                created=datetime.fromtimestamp(int(self._clock.wall()), timezone.utc),
-            )
-            await writer.commit(stored.to_metadata())
+            stored = await self.commit(writer, file_id, request, size, digest.hexdigest())
         except BlobStorageFull:
             await writer.abort()
             raise StorageFull() from None
         except BaseException:
             await writer.abort()
             raise
+        return stored
+
+    async def commit(self, writer: BlobWriter, file_id: str, request: UploadRequest, size: int,
+                     sha256: str) -> StoredFile:
+        """The last step of every upload, plain or resumable (``domain/resumable.py``):
+        the file record made from what the client said and what arrived,
+        committed with the blob. What must happen to every stored file
+        belongs here. Raises what ``writer.commit`` raises."""
+        content_type = clean_content_type(request.content_type)
+        stored = StoredFile(
+            id=file_id,
+            name=clean_name(request.name) or generated_name(file_id, content_type),
+            size=size,
+            content_type=content_type,
+            sha256=sha256,
+            created=datetime.fromtimestamp(int(self._clock.wall()), timezone.utc),
+        )
+        await writer.commit(stored.to_metadata())
         return stored
 
 

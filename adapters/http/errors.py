@@ -13,7 +13,19 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.http.response import json_bytes
-from domain.errors import DomainError, EmptyUpload, FileNotFound, StorageFull, UploadTooLarge
+from domain.errors import (
+    ChecksumMismatch,
+    DomainError,
+    EmptyUpload,
+    FileNotFound,
+    LengthConflict,
+    OffsetMismatch,
+    PastLength,
+    StorageFull,
+    UploadFinished,
+    UploadLocked,
+    UploadTooLarge,
+)
 
 STATUS: dict[type[BaseException], int] = {
     DomainError: 500,
@@ -21,6 +33,12 @@ STATUS: dict[type[BaseException], int] = {
     EmptyUpload: 400,
     UploadTooLarge: 413,
     StorageFull: 507,
+    OffsetMismatch: 409,
+    UploadLocked: 423,
+    ChecksumMismatch: 460,
+    LengthConflict: 400,
+    PastLength: 413,
+    UploadFinished: 403,
 }
 
 

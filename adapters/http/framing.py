@@ -50,7 +50,7 @@ class ServerFraming:
         """The head of a response with a ``length``-byte body, and how many
         body bytes must follow it on the wire. Decides keep-alive."""
         all_headers = list(headers)
-        if status != 304 or length:
+        if status not in BODILESS_STATUSES or length:  # RFC 9110 8.6: never in a 204
             all_headers.append(("Content-Length", str(length)))
         if not body_done or self.draining:
             # Unread body bytes would be taken for the next request: close.

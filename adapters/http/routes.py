@@ -20,9 +20,12 @@ from adapters.http.headers import (
 )
 from adapters.http.response import JSON_HEADERS, http_date, json_bytes
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
+from adapters.http.tus import METHODS as TUS_METHODS
+from adapters.http.tus import TusEndpoints
 from domain.errors import DomainError
 from domain.memo import IdentityMemo
 from domain.model import StoredFile
+from domain.resumable import ResumableService
 from domain.services import CheckService, DownloadService, UploadRequest, UploadService
 from ports.throttle import Throttle, ThrottlePolicy
 
@@ -36,6 +39,7 @@ ROUTES = Router([
     Route("check", READ_METHODS, "/check/{id}"),
     Route("download", READ_METHODS, "/download/{id}"),
     Route("health", READ_METHODS, "/healthz"),
+    Route("tus", TUS_METHODS, "/files/{id}", bare=True),
 ])
 
 
@@ -98,9 +102,12 @@ class Routes:
         download: DownloadService,
         throttles: ThrottlePolicy,
         public_url: str | None = None,
+        resumable: ResumableService | None = None,
+        max_upload_size: int = 0,
     ) -> None:
         """``public_url``: a validated ``scheme://host[:port][/prefix]`` that
-        links are built on instead of the origin the request was sent to."""
+        links are built on instead of the origin the request was sent to.
+        ``resumable``: the tus endpoints' service (``None``: they answer 404)."""
         self._upload = upload
         self._check = check
         self._download = download
@@ -110,6 +117,7 @@ class Routes:
         # file record: made once per record, not once per request.
         self._check_bodies: IdentityMemo[StoredFile, bytes] = IdentityMemo(_check_body)
         self._download_headers: IdentityMemo[StoredFile, list[tuple[str, str]]] = IdentityMemo(_download_headers)
+        self._tus = TusEndpoints(resumable, max_upload_size, self.url, self.upload_answer)
 
     def session(self) -> Handler:
         """The handler of one new connection."""
@@ -134,6 +142,8 @@ class Routes:
                 await self.download(exchange, match.value, session)
             elif name == "upload":
                 await self.upload(exchange, unquote(match.value) or None, session)
+            elif name == "tus":
+                await self._tus.handle(exchange, match.value, session.upload)
             else:
                 exchange.respond_json(200, {"status": 200, "message": "ok"})
         except DomainError as exc:
@@ -167,17 +177,22 @@ class Routes:
             exchange,
             session.upload(),
         )
-        download_url = self.url("download", exchange, stored.id)
         log.info("stored %s %r (%d bytes, sha256 %s)", stored.id, stored.name, stored.size, stored.sha256)
-        exchange.respond_json(201, {
-            "status": 201,
+        exchange.respond_json(201, self.upload_answer(201, exchange, stored),
+                              [("Location", self.url("download", exchange, stored.id))])
+
+    def upload_answer(self, status: int, exchange: Exchange, stored: StoredFile) -> dict[str, object]:
+        """The JSON of a stored upload: a plain upload's 201, and the ``GET``
+        of a finished resumable one (``adapters/http/tus.py``)."""
+        return {
+            "status": status,
             "fileisuploaded": stored.name,
             "linkforcheck": self.url("check", exchange, stored.id),
-            "linkfordownload": download_url,
+            "linkfordownload": self.url("download", exchange, stored.id),
             "id": stored.id,
             "size": stored.size,
             "sha256": stored.sha256,
-        }, [("Location", download_url)])
+        }
 
     async def check(self, exchange: Exchange, file_id: str) -> None:
         stored = await self._check.check(file_id)
