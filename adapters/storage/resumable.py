@@ -45,7 +45,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 
-from adapters.storage.blobfile import CorruptBlob, fsync_dir, write_all
+from adapters.storage.blobfile import CorruptBlob, fsync_dir, start_writeback, write_all
 from adapters.storage.handles import BlobHome, FileBlobWriter
 from adapters.storage.threads import ThreadedFd
 from ports.storage import PartialBusy, PartialInfo, PartialNotFound, StorageFull
@@ -102,6 +102,15 @@ class FilePartialAppender(FileBlobWriter):
     @property
     def info(self) -> PartialInfo:
         return self._info
+
+    def _write_block(self, block: list[bytes | bytearray]) -> None:
+        super()._write_block(block)
+        # Every append ends in an fsync before its answer: start writeback at
+        # each block, not every WRITEBACK_STEP, so that the disk works while
+        # the chunk still arrives and the fsync finds little left to write.
+        if self._store.durable and self._written > self._written_back:
+            start_writeback(self._file.fd, self._written_back, self._written - self._written_back)
+            self._written_back = self._written
 
     async def read_at(self, offset: int, size: int) -> bytes:
         if self._done:
