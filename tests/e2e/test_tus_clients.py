@@ -7,6 +7,7 @@ to the original's."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from typing import cast
 import pytest
 from tusclient import client as tus
 
+from adapters.storage.filesystem import FileSystemStore
 from tests.e2e.conftest import ServiceFactory, start_service
 from tests.e2e.tus_tools import (
     CuttingProxy,
@@ -213,3 +215,18 @@ def test_two_patches_at_once_across_workers_get_423(make_service: ServiceFactory
     with Wire(service.host, service.port) as wire:
         wire.send(b"GET /download/%s HTTP/1.1\r\nHost: h\r\n\r\n" % upload_id.encode())
         assert wire.reply().body == b"0123456789"
+
+
+def test_expired_partial_uploads_are_removed_at_start_up(make_service: ServiceFactory, tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    store = FileSystemStore(storage)
+    store.prepare()
+    expired, fresh = "a" * 26, "b" * 26
+    asyncio.run(store.create_partial(expired, 10, time.time() - 1, {}))
+    asyncio.run(store.create_partial(fresh, 10, time.time() + 3600, {}))
+    make_service("--resumable-ttl", "1h", storage=storage)
+    deadline = time.monotonic() + 10
+    while (storage / "partials" / f"{expired}.data").exists():
+        assert time.monotonic() < deadline, "the janitor did not run at start-up"
+        time.sleep(0.02)
+    assert sorted(p.name for p in (storage / "partials").iterdir()) == [f"{fresh}.data", f"{fresh}.info"]

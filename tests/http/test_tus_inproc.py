@@ -336,3 +336,19 @@ def test_a_store_without_partial_uploads_answers_404() -> None:
         assert build_janitor(app.config, app.store, LoopClock()) is None
 
     run(main)
+
+
+def test_the_janitor_sweeps_once_as_it_starts() -> None:
+    async def main() -> None:
+        app = app_with(resumable_ttl=3600.0)
+        store = partials_of(app)
+        await store.create_partial("id-7", 5, LoopClock().wall() - 1, {})  # expired while the service was down
+        await store.create_partial("id-8", 5, LoopClock().wall() + 1, {})
+        janitor = build_janitor(app.config, store, LoopClock())
+        assert janitor is not None
+        sweeping = asyncio.ensure_future(janitor.run())
+        await settle()
+        assert set(store.partials) == {"id-8"}
+        sweeping.cancel()
+
+    run(main)
