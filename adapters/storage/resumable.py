@@ -6,8 +6,9 @@ Layout under ``<root>/partials/``::
     <id>.data       the bytes received so far (after a crash mid-append it may
                     run past the recorded offset: that tail is cut off by the
                     next append)
-    <id>.info       {"v": 1, "offset", "length", "expires", "metadata"}, replaced
-                    whole by a rename (written to <id>.info.tmp first)
+    <id>.info       the record (``partial_record``): offset, length, expiry,
+                    metadata; replaced whole by a rename (written to
+                    <id>.info.tmp first)
 
 One append at a time per upload, across worker processes: the appender holds
 ``flock(LOCK_EX | LOCK_NB)`` on the data file (taken in a pool thread, never
@@ -38,7 +39,6 @@ import asyncio
 import concurrent.futures
 import errno
 import fcntl
-import json
 import logging
 import os
 import re
@@ -47,14 +47,13 @@ from typing import Any, Callable, Mapping, TypeVar
 
 from adapters.storage.blobfile import CorruptBlob, fsync_dir, start_writeback, write_all
 from adapters.storage.handles import BlobHome, FileBlobWriter
+from adapters.storage.partial_record import MAX_INFO, decode_info, encode_info
 from adapters.storage.threads import ThreadedFd
 from ports.storage import PartialBusy, PartialInfo, PartialNotFound, StorageFull
 
 log = logging.getLogger("uds.storage")
 
 T = TypeVar("T")
-INFO_VERSION = 1
-MAX_INFO = 64 << 10  # bytes of an info file (the metadata is a few hundred)
 ORPHAN_GRACE = 3600.0  # seconds after which a data file without info is a crash's leftover
 SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}\Z")  # no dot: names split at the first one
 
@@ -65,26 +64,6 @@ def _checked(upload_id: str) -> str:
     if not SAFE_ID.match(upload_id):
         raise PartialNotFound(upload_id)
     return upload_id
-
-
-def encode_info(info: PartialInfo) -> bytes:
-    return json.dumps({"v": INFO_VERSION, "offset": info.offset, "length": info.length, "expires": info.expires,
-                       "metadata": dict(info.metadata)}, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def decode_info(raw: bytes) -> PartialInfo:
-    try:
-        record = json.loads(raw)
-        if record.get("v") != INFO_VERSION:
-            raise ValueError(f"version {record.get('v')!r}")
-        offset, length, expires, metadata = record["offset"], record["length"], record["expires"], record["metadata"]
-        if (not isinstance(offset, int) or offset < 0 or not (length is None or isinstance(length, int))
-                or not isinstance(expires, (int, float)) or not isinstance(metadata, dict)
-                or not all(isinstance(v, str) for v in metadata.values())):
-            raise ValueError("bad fields")
-    except (ValueError, KeyError, AttributeError) as exc:
-        raise CorruptBlob(f"bad partial upload record: {exc}") from None
-    return PartialInfo(offset, length, float(expires), metadata)
 
 
 class FilePartialAppender(FileBlobWriter):

@@ -15,7 +15,8 @@ import pytest
 
 from adapters.storage.blobfile import CorruptBlob
 from adapters.storage.filesystem import FileSystemStore
-from adapters.storage.resumable import ORPHAN_GRACE, decode_info
+from adapters.storage.partial_record import decode_info
+from adapters.storage.resumable import ORPHAN_GRACE
 from ports.storage import PartialBusy, PartialNotFound
 
 T = TypeVar("T")
