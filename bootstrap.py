@@ -20,11 +20,12 @@ from adapters.throttle import RateLimits
 from config import Config
 from domain.janitor import Janitor
 from domain.lifecycle import Lifecycle
-from domain.terms import LifecyclePolicy
+from domain.resumable import PartialJanitor, ResumableService
 from domain.services import CheckService, DeleteService, DownloadService, UploadService
+from domain.terms import LifecyclePolicy
 from ports.ids import IdIssuer
 from ports.ledger import Ledger
-from ports.storage import Storage
+from ports.storage import Resumable, Storage
 from ports.throttle import Clock
 
 
@@ -66,15 +67,23 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
         exempt_paths=[ROUTES.url("health", "")],  # health checks are never refused
     )
     files = build_lifecycle(config, storage, ledger, clock)
+    uploads = UploadService(storage, ids, clock, config.max_upload_size, files)
+    check = CheckService(storage, ids, files)
+    resumable = None
+    if isinstance(storage, Resumable):
+        resumable = ResumableService(storage, uploads, check, ids, clock, config.resumable_ttl,
+                                     config.max_upload_size)
     routes = Routes(
-        UploadService(storage, ids, clock, config.max_upload_size, files),
-        CheckService(storage, ids, files),
+        uploads,
+        check,
         DownloadService(storage, ids, files, clock),
         DeleteService(ids, files),
         limits,
         config.public_url,
         CorsPolicy(config.cors_origin),
         admission,
+        resumable,
+        config.max_upload_size,
     )
     return HttpServer(routes.session, transport_config(config), access_log,
                       ClientResolver(config.trusted_proxy, config.proxy_headers))
@@ -83,6 +92,15 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
 def build_janitor(config: Config, storage: Storage, ledger: Ledger, clock: Clock) -> Janitor:
     """The janitor of the service (run one per machine: see ``Janitor``)."""
     return Janitor(build_lifecycle(config, storage, ledger, clock), clock, config.janitor_interval)
+
+
+def build_partial_janitor(config: Config, storage: Storage, clock: Clock) -> PartialJanitor | None:
+    """The task that removes abandoned resumable uploads (``run`` it beside the
+    server: it sweeps at once, then every quarter of ``--resumable-ttl``, at
+    most hourly), or ``None`` when the store keeps none."""
+    if not isinstance(storage, Resumable):
+        return None
+    return PartialJanitor(storage, clock, min(3600.0, config.resumable_ttl / 4))
 
 
 def share(total_rate: int, workers: int) -> int:

@@ -178,6 +178,17 @@ def show_ttl(value: float | None) -> str:
     return "0" if not value else format_duration(value)
 
 
+def parse_positive_duration(text: str) -> float:
+    """A positive duration (``domain.durations``: ``24h``, ``1d12h``, ``90``)."""
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if value <= 0:
+        raise ConfigError(f"{text!r} must be a positive duration")
+    return value
+
+
 def parse_host(text: str) -> str:
     if not text.strip():
         raise ConfigError("the host must not be empty")
@@ -229,6 +240,7 @@ class Config:
         if ceiling and (not self.default_ttl or self.default_ttl > ceiling):
             raise ConfigError(f"--default-ttl ({show_ttl(self.default_ttl)}, 0 = never) must not exceed "
                               f"--max-ttl ({show_ttl(ceiling)})")
+    resumable_ttl: float = 86400.0
 
 
 @dataclass(frozen=True)
@@ -304,6 +316,8 @@ OPTIONS: dict[str, Option] = {
                           "0 = unlimited", show_size),
     "janitor_interval": Option(parse_seconds, "SECONDS", "how often expired, used-up and deleted files are removed "
                                "from the disk", show_seconds),
+    "resumable_ttl": Option(parse_positive_duration, "DURATION", "remove a resumable (tus) upload that gets no "
+                            "data for this long (7d, 12h, 30m, 45s, or seconds)", format_duration),
 }
 
 

@@ -27,7 +27,7 @@ from adapters.ids import RandomIds
 from adapters.ledger.sqlite import LedgerVersionError, SqliteLedger
 from adapters.prefork import run_workers
 from adapters.storage.filesystem import FileSystemStore, StorageUnavailable
-from bootstrap import build_app, build_janitor, build_lifecycle
+from bootstrap import build_app, build_janitor, build_lifecycle, build_partial_janitor
 from config import Config, ConfigError, describe_limits, parse_config
 
 log = logging.getLogger("uds")
@@ -53,7 +53,11 @@ async def serve(config: Config, store: FileSystemStore, ledger: SqliteLedger, so
     clock = AsyncioClock()
     server = build_app(config, store, clock, RandomIds(), ledger)
     await server.start(sock)
-    sweeping = asyncio.create_task(build_janitor(config, store, ledger, clock).run()) if janitor else None
+    # One process sweeps (worker 0): the ledger's janitor, and the one of abandoned resumable uploads.
+    partials = build_partial_janitor(config, store, clock) if janitor else None
+    sweeping = [asyncio.create_task(build_janitor(config, store, ledger, clock).run())] if janitor else []
+    if partials is not None:
+        sweeping.append(asyncio.create_task(partials.run()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -61,8 +65,8 @@ async def serve(config: Config, store: FileSystemStore, ledger: SqliteLedger, so
     if announce:
         lifecycle.info("listening on %s", listening_url(sock))
     await stop.wait()
-    if sweeping is not None:
-        sweeping.cancel()
+    for task in sweeping:
+        task.cancel()
     await server.shutdown()
     await asyncio.to_thread(ledger.close)
     lifecycle.info("stopped")

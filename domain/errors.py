@@ -72,3 +72,47 @@ class LedgerBusy(DomainError):
     def __init__(self, retry_after: int) -> None:
         super().__init__("the file index is busy; retry later")
         self.retry_after = retry_after
+
+
+# -- resumable uploads (tus) -------------------------------------------------------
+
+
+class OffsetMismatch(DomainError):
+    """An append did not start where the upload stands."""
+
+    def __init__(self, expected: int, given: int) -> None:
+        super().__init__(f"the upload is at offset {expected}, not {given}")
+        self.expected = expected
+
+
+class UploadLocked(DomainError):
+    def __init__(self) -> None:
+        super().__init__("another request is appending to this upload; retry when it is done")
+
+
+class ChecksumMismatch(DomainError):
+    def __init__(self, algorithm: str) -> None:
+        super().__init__(f"the {algorithm} checksum of the chunk does not match: chunk discarded")
+
+
+class LengthConflict(DomainError):
+    """The upload's length was given twice with different values, or is
+    below what was already received."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class PastLength(DomainError):
+    """An append would pass the upload's declared length."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(f"the upload's length is {length} bytes: this chunk would pass it")
+        self.length = length
+
+
+class UploadFinished(DomainError):
+    """The upload is complete: it is a stored file, out of the upload URL's reach."""
+
+    def __init__(self) -> None:
+        super().__init__("the upload is finished: it is a stored file now")

@@ -21,7 +21,7 @@ from domain.model import StoredFile, clean_content_type, clean_name, generated_n
 from domain.terms import UploadTerms
 from ports.ids import IdIssuer
 from ports.ledger import Record
-from ports.storage import BlobInfo, BlobNotFound, BlobReader, Storage
+from ports.storage import BlobInfo, BlobNotFound, BlobReader, BlobWriter, Storage
 from ports.storage import StorageFull as BlobStorageFull
 from ports.throttle import Clock, Throttle
 from ports.transfer import ByteSink, ByteSource
@@ -83,8 +83,6 @@ class UploadService:
         if room is not None and (request.declared_size or 0) > room:
             raise QuotaExceeded(self._lifecycle.policy.max_storage)
         file_id = self._ids.new_id()
-        content_type = clean_content_type(request.content_type)
-        name = clean_name(request.name) or generated_name(file_id, content_type)
         try:
             writer = await self._storage.open_writer(file_id, request.declared_size)
         except BlobStorageFull:
@@ -105,16 +103,46 @@ class UploadService:
                 await writer.write(chunk)
             if size == 0:
                 raise EmptyUpload()
-            stored = StoredFile(
-                id=file_id,
-                name=name,
-                size=size,
-                content_type=content_type,
-                sha256=digest.hexdigest(),
-                created=datetime.fromtimestamp(int(self._clock.wall()), timezone.utc),
-            )
-            if room is not None:
-                await self._lifecycle.require_room(size)
+        except BlobStorageFull:
+            await writer.abort()
+            raise StorageFull() from None
+        except BaseException:
+            await writer.abort()
+            raise
+        return await self.commit(writer, file_id, request, size, digest.hexdigest())
+
+    async def _forget(self, file_id: str) -> None:
+        """Delete a committed blob whose ledger record could not be added."""
+        try:
+            await self._storage.delete(file_id)
+        except Exception as exc:  # it answers 404; the next start-up adopts it
+            log.error("could not delete blob %s, which has no ledger record: %s", file_id, exc)
+
+    async def discard(self, file_id: str) -> None:
+        """Remove a file this service just stored, when what it came with
+        failed after it (a form is stored all or nothing): the blob, then its
+        ledger record. Gone already is fine."""
+        await self._lifecycle.discard(file_id)
+
+    async def commit(self, writer: BlobWriter, file_id: str, request: UploadRequest, size: int,
+                     sha256: str) -> Uploaded:
+        """The last step of every upload, plain or resumable (``domain/resumable.py``):
+        the file record made from what the client said and what arrived, the
+        quota checked against the ledger's total at this moment, the blob
+        committed, then its ledger record added (expiry, download limit,
+        delete token). What must happen to every stored file belongs here.
+        On failure the writer is aborted (or the committed blob deleted)."""
+        content_type = clean_content_type(request.content_type)
+        stored = StoredFile(
+            id=file_id,
+            name=clean_name(request.name) or generated_name(file_id, content_type),
+            size=size,
+            content_type=content_type,
+            sha256=sha256,
+            created=datetime.fromtimestamp(int(self._clock.wall()), timezone.utc),
+        )
+        try:
+            await self._lifecycle.require_room(size)
             await writer.commit(stored.to_metadata())
         except BlobStorageFull:
             await writer.abort()
@@ -134,19 +162,6 @@ class UploadService:
         except BaseException:
             await self._forget(file_id)
             raise
-
-    async def _forget(self, file_id: str) -> None:
-        """Delete a committed blob whose ledger record could not be added."""
-        try:
-            await self._storage.delete(file_id)
-        except Exception as exc:  # it answers 404; the next start-up adopts it
-            log.error("could not delete blob %s, which has no ledger record: %s", file_id, exc)
-
-    async def discard(self, file_id: str) -> None:
-        """Remove a file this service just stored, when what it came with
-        failed after it (a form is stored all or nothing): the blob, then its
-        ledger record. Gone already is fine."""
-        await self._lifecycle.discard(file_id)
 
 
 def _require_plausible(ids: IdIssuer, file_id: str) -> None:

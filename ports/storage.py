@@ -3,8 +3,8 @@
 Blobs are immutable once committed. A blob becomes visible to ``stat`` and
 ``open_reader`` only when its writer commits, all at once, together with its
 metadata; an aborted or crashed writer leaves nothing visible. Optional
-capabilities (expiry listing, resumable appends, ...) are meant to be added as
-separate protocols that a store may also implement, not as methods here.
+capabilities (listing, resumable appends, ...) are separate protocols that a
+store may also implement, not methods here.
 """
 
 from __future__ import annotations
@@ -117,3 +117,79 @@ class Listing(Protocol):
         """Up to ``limit`` ids of committed blobs, in ascending order, each
         greater than ``after`` ("" for the first page). A scan: never on a
         request's path."""
+
+
+class PartialNotFound(Exception):
+    """No partial upload has this id (never created, removed, or published)."""
+
+
+class PartialBusy(Exception):
+    """Another appender (in any process) holds this partial upload right now."""
+
+
+@dataclass(frozen=True)
+class PartialInfo:
+    """What a store records about a partial upload: ``offset`` bytes received
+    and kept, the declared ``length`` (``None`` while deferred), ``expires``
+    (epoch seconds, set by the caller: the store never reads a clock) and
+    string metadata the store does not interpret."""
+
+    offset: int
+    length: int | None
+    expires: float
+    metadata: Mapping[str, str]
+
+
+class PartialAppender(BlobWriter, Protocol):
+    """Holds one partial upload exclusively (across processes) for one
+    append, from ``open_append`` until exactly one of ``save``, ``commit``
+    or ``abort``. ``write`` appends after ``info.offset``; then
+
+    - ``save`` records the new offset: durably (with the store's fsync) and
+      atomically, so that a crash at any moment leaves the upload at either
+      the old or the new offset, with exactly those bytes;
+    - ``commit(metadata)`` (the ``BlobWriter`` step) publishes every byte so
+      far as the committed blob of the same id and removes the partial, with
+      the guarantees of ``BlobWriter.commit``;
+    - ``abort`` forgets what this appender wrote: the upload stays at
+      ``info.offset``."""
+
+    @property
+    def info(self) -> PartialInfo:
+        """The partial as recorded when the appender took it."""
+
+    async def read_at(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``offset`` of the bytes so far (recorded
+        and written by this appender); fewer only at the end."""
+
+    async def save(self, length: int | None, expires: float) -> PartialInfo:
+        """Record the bytes written as received (and ``length``, once known),
+        release the upload, and return what is now recorded."""
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """A store that keeps partial uploads, which grow by appends and end as
+    committed blobs of the same id (the tus protocol's data store). Partial
+    uploads survive a restart of the process."""
+
+    async def create_partial(self, upload_id: str, length: int | None, expires: float,
+                             metadata: Mapping[str, str]) -> PartialInfo:
+        """Start an empty partial upload. ``length`` is the declared size when
+        known (the store may refuse it early with ``StorageFull``)."""
+
+    async def partial_info(self, upload_id: str) -> PartialInfo:
+        """What is recorded, or raise ``PartialNotFound``. O(1)."""
+
+    async def open_append(self, upload_id: str) -> PartialAppender:
+        """Take the upload for one append; raise ``PartialNotFound``, or
+        ``PartialBusy`` at once (never waiting) while another holds it."""
+
+    async def remove_partial(self, upload_id: str) -> None:
+        """Remove a partial upload; ``PartialNotFound`` or ``PartialBusy`` as
+        for ``open_append``."""
+
+    async def remove_expired(self, now: float) -> int:
+        """Remove the partial uploads that expired before ``now`` (epoch
+        seconds) and that nobody holds, and any leftovers of a crash; return
+        how many uploads went. A scan: for a janitor, never a request."""

@@ -30,6 +30,19 @@ if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; the
         || echo "   could not install$missing; their client tests will be skipped"
 fi
 
+# tus-js-client for tests/e2e/test_tus_clients.py, from its lock file (reinstalled when the lock changes);
+# without node those tests skip with the reason.
+tusjs=tests/e2e/tusjs
+if command -v npm >/dev/null; then
+    lock=$(sha256sum "$tusjs/package-lock.json" | cut -d' ' -f1)
+    if [ ! -d "$tusjs/node_modules" ] || [ "$(cat "$tusjs/node_modules/.lock.sha256" 2>/dev/null)" != "$lock" ]; then
+        echo "== npm ci in $tusjs"
+        (cd "$tusjs" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
+            && echo "$lock" >"$tusjs/node_modules/.lock.sha256" \
+            || echo "   npm ci failed; the tus-js-client tests will be skipped"
+    fi
+fi
+
 echo "== flake8"
 "$VENV/bin/flake8"
 echo "== mypy --strict"

@@ -15,6 +15,7 @@ from typing import Any
 from adapters.http.response import json_bytes
 from domain.errors import (
     BadUploadTerms,
+    ChecksumMismatch,
     DeleteForbidden,
     DeleteUnauthorized,
     DomainError,
@@ -22,7 +23,12 @@ from domain.errors import (
     EmptyUpload,
     FileNotFound,
     LedgerBusy,
+    LengthConflict,
+    OffsetMismatch,
+    PastLength,
     StorageFull,
+    UploadFinished,
+    UploadLocked,
     UploadTooLarge,
 )
 
@@ -37,6 +43,12 @@ STATUS: dict[type[BaseException], int] = {
     DownloadsBusy: 503,
     LedgerBusy: 503,
     StorageFull: 507,  # and QuotaExceeded, its subclass (--max-storage)
+    OffsetMismatch: 409,
+    UploadLocked: 423,
+    ChecksumMismatch: 460,
+    LengthConflict: 400,
+    PastLength: 413,
+    UploadFinished: 403,
 }
 
 

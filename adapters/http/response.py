@@ -9,8 +9,11 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, Iterable
 
+# 460 is tus's (Checksum Mismatch), not in the IANA registry nor in HTTPStatus.
+EXTRA_PHRASES = {460: "Checksum Mismatch"}
 STATUS_LINES = {
-    status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode("ascii") for status in HTTPStatus
+    code: f"HTTP/1.1 {code} {phrase}\r\n".encode("ascii")
+    for code, phrase in [*((status.value, status.phrase) for status in HTTPStatus), *EXTRA_PHRASES.items()]
 }
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 SERVER = "upload-download-service"

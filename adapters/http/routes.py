@@ -32,10 +32,13 @@ from adapters.http.multipart import MultipartError
 from adapters.http.negotiation import choose
 from adapters.http.response import JSON_HEADERS, http_date, json_bytes
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
+from adapters.http.tus import METHODS as TUS_METHODS
+from adapters.http.tus import TusEndpoints
 from domain.errors import DomainError
 from domain.lifecycle import Uploaded, rfc3339
 from domain.memo import IdentityMemo
 from domain.model import StoredFile
+from domain.resumable import ResumableService
 from domain.services import CheckedFile, CheckService, DeleteService, DownloadService, UploadRequest, UploadService
 from domain.terms import UploadTerms
 from ports.ledger import Record
@@ -57,6 +60,7 @@ ROUTES = Router([
     Route("health", READ_METHODS, "/healthz"),
     # transfer.sh's habit: `curl --upload-file f http://host/f`.
     Route("upload_at_root", ("PUT",), "/{name}", fallback=True),
+    Route("tus", TUS_METHODS, "/files/{id}", bare=True),
 ])
 
 
@@ -140,12 +144,15 @@ class Routes:
         public_url: str | None = None,
         cors: CorsPolicy | None = None,
         admission: Admission | None = None,
+        resumable: ResumableService | None = None,
+        max_upload_size: int = 0,
     ) -> None:
         """``public_url``: a validated ``scheme://host[:port][/prefix]`` that
         links are built on instead of the origin the request was sent to.
         ``cors``: the origins whose pages may call the API (none by default).
         ``admission``: the request-level checks (rate, upload tokens), made
-        after CORS, so a browser can read a 401 or a 429 too."""
+        after CORS, so a browser can read a 401 or a 429 too.
+        ``resumable``: the tus endpoints' service (``None``: they answer 404)."""
         self._upload = upload
         self._check = check
         self._download = download
@@ -158,6 +165,7 @@ class Routes:
         # file record: made once per record, not once per request.
         self._check_bodies = _CheckBodies()
         self._download_headers: IdentityMemo[StoredFile, list[tuple[str, str]]] = IdentityMemo(_download_headers)
+        self._tus = TusEndpoints(resumable, max_upload_size, self.url, self.upload_answer)
 
     def session(self) -> Handler:
         """The handler of one new connection."""
@@ -191,6 +199,8 @@ class Routes:
                 await self.delete(exchange, file_id, unquote(token))
             elif name in ("upload", "upload_at_root"):
                 await self.upload(exchange, unquote(match.value) or None, session)
+            elif name == "tus":
+                await self._tus.handle(exchange, match.value, session.upload)
             else:
                 exchange.respond_json(200, {"status": 200, "message": "ok"})
         except DomainError as exc:
@@ -297,6 +307,21 @@ class Routes:
             "size": stored.size,
             "sha256": stored.sha256,
             **_lifetime(uploaded.record),
+        }
+
+    def upload_answer(self, status: int, exchange: Exchange, stored: StoredFile) -> dict[str, object]:
+        """The JSON of a finished resumable upload (``GET /files/<id>``,
+        ``adapters/http/tus.py``): a plain upload's keys without the delete
+        link and token, which are shown once, to the uploader."""
+        return {
+            "status": status,
+            "fileisuploaded": stored.name,
+            "linkforcheck": self.url("check", exchange, stored.id),
+            "linkfordownload": self.url("download", exchange, stored.id),
+            "linkfordownloadnamed": self.url("download_named", exchange, stored.id, stored.name),
+            "id": stored.id,
+            "size": stored.size,
+            "sha256": stored.sha256,
         }
 
     async def check(self, exchange: Exchange, file_id: str) -> None:

@@ -5,6 +5,8 @@ Layout under the root directory::
     tmp/<id>.<pid>.part         uploads in progress in process <pid> (removed at
                                 start-up, or when that worker process dies)
     objects/<id[:2]>/<id>       committed blobs
+    partials/<id>.data, .info   resumable uploads in progress (the ``Resumable``
+                                capability: see ``resumable.py``)
 
 A committed blob is one file: the data, then the metadata as UTF-8 JSON, then
 a 16-byte trailer (8-byte magic, 8-byte big-endian metadata length). Data and
@@ -38,12 +40,13 @@ import stat
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from adapters.storage.blobfile import MAGIC, TRAILER, CorruptBlob, fsync_dir, read_info
 from adapters.storage.handles import FileBlobReader, FileBlobWriter, WriterAborted
+from adapters.storage.resumable import FilePartialAppender, PartialFiles
 from adapters.storage.threads import Offload, ThreadedFd
-from ports.storage import BlobInfo, BlobNotFound, StorageFull
+from ports.storage import BlobInfo, BlobNotFound, PartialInfo, StorageFull
 
 __all__ = ["FileSystemStore", "StorageUnavailable", "FileBlobWriter", "FileBlobReader", "WriterAborted",
            "CorruptBlob", "MAGIC", "TRAILER"]
@@ -102,12 +105,14 @@ class FileSystemStore:
         self._lookups = lookups or concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="uds-lookup")
         self._offload = Offload(self._lookups)
         self._info_lock = threading.Lock()  # pool threads fill and trim the info cache
+        self._partials = PartialFiles(self, self.root / "partials", self._writes, self._waits)
 
     # -- start-up -------------------------------------------------------------
 
     def prepare(self) -> int:
         """Create the layout, prove it is writable, and delete uploads left
-        over from a crash. Returns how many leftovers were removed. Raises
+        over from a crash (resumable uploads stay: only their half-written
+        records go). Returns how many leftovers were removed. Raises
         ``StorageUnavailable`` with a one-line reason."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -117,10 +122,10 @@ class FileSystemStore:
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.close(fd)
             probe.unlink()
+            removed = self._partials.prepare()
         except OSError as exc:
             raise StorageUnavailable(f"storage directory {self.root} is not usable: {exc.strerror or exc}") from exc
         self._shards = {entry.name for entry in os.scandir(self._objects) if entry.is_dir()}
-        removed = 0
         for leftover in self._tmp.iterdir():
             try:
                 leftover.unlink()
@@ -290,6 +295,24 @@ class FileSystemStore:
         """The ``Listing`` capability: a scan of ``objects/`` in a pool thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._waits, self._list_ids, after, limit)
+
+    # -- the ``Resumable`` capability (in ``resumable.PartialFiles``) -------------
+
+    async def create_partial(self, upload_id: str, length: int | None, expires: float,
+                             metadata: Mapping[str, str]) -> PartialInfo:
+        return await self._partials.create(upload_id, length, expires, metadata)
+
+    async def partial_info(self, upload_id: str) -> PartialInfo:
+        return await self._partials.info(upload_id)
+
+    async def open_append(self, upload_id: str) -> FilePartialAppender:
+        return await self._partials.open_append(upload_id)
+
+    async def remove_partial(self, upload_id: str) -> None:
+        await self._partials.remove(upload_id)
+
+    async def remove_expired(self, now: float) -> int:
+        return await self._partials.remove_expired(now)
 
     # -- run in a pool thread --------------------------------------------------
 

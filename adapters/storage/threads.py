@@ -128,6 +128,13 @@ class ThreadedFd:
         self._pending = future
         return await asyncio.wrap_future(future)
 
+    async def idle(self) -> None:
+        """Wait until the last call submitted has ended (that of a cancelled
+        caller may still run in its thread); its outcome is not raised."""
+        pending = self._pending
+        if pending is not None and not pending.done():
+            await asyncio.wait([asyncio.wrap_future(pending)])
+
     def close(self, then: Callable[[], None] | None = None) -> None:
         """Close the fd (and then call ``then``) in a pool thread, once the
         pending call has ended. Returns at once."""
