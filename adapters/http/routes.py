@@ -1,6 +1,7 @@
 """HTTP <-> domain: parse what a route needs from the request, call one
-service, shape the answer (JSON, or the links as text for a client that
-prefers ``text/plain``). The URL shapes live in ``ROUTES`` (the route table);
+service, answer (JSON, or the links as text for a client that prefers
+``text/plain``; what the answers hold is in ``adapters/http/answers.py``).
+The URL shapes live in ``ROUTES`` (the route table);
 domain errors become answers through ``adapters/http/errors.py`` only; form
 uploads are driven by ``adapters/http/forms.py``, CORS decided by
 ``adapters/http/cors.py``.
@@ -20,17 +21,19 @@ from adapters.http.cors import CorsPolicy
 from adapters.http.exchange import Exchange, Handler
 from adapters.http.errors import domain_error_headers, domain_error_payload
 from adapters.http.forms import NoFileInForm, is_form, upload_form
-from adapters.http.headers import (
-    UNSATISFIABLE,
-    attachment,
-    byte_range,
-    disposition_filename,
-    etag_for,
-    etag_matches,
+from adapters.http.answers import (
+    JSON_TYPE,
+    NOSNIFF,
+    TEXT_LINKS,
+    TEXT_PLAIN,
+    UPLOAD_ANSWER_TYPES,
+    CheckBodies,
+    download_headers,
+    lifetime,
 )
+from adapters.http.headers import UNSATISFIABLE, byte_range, disposition_filename, etag_for, etag_matches
 from adapters.http.multipart import MultipartError
 from adapters.http.negotiation import choose
-from adapters.http.response import JSON_HEADERS, http_date, json_bytes
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
 from adapters.http.tus import METHODS as TUS_METHODS
 from adapters.http.tus import TusEndpoints
@@ -39,9 +42,8 @@ from domain.lifecycle import Uploaded, rfc3339
 from domain.memo import IdentityMemo
 from domain.model import StoredFile
 from domain.resumable import ResumableService
-from domain.services import CheckedFile, CheckService, DeleteService, DownloadService, UploadRequest, UploadService
+from domain.services import CheckService, DeleteService, DownloadService, UploadRequest, UploadService
 from domain.terms import UploadTerms
-from ports.ledger import Record
 from ports.throttle import ConnectionThrottles, Throttle, ThrottlePolicy
 
 log = logging.getLogger("uds.routes")
@@ -62,48 +64,6 @@ ROUTES = Router([
     Route("upload_at_root", ("PUT",), "/{name}", fallback=True),
     Route("tus", TUS_METHODS, "/files/{id}", bare=True),
 ])
-
-
-JSON_TYPE = list(JSON_HEADERS)
-NOSNIFF = ("X-Content-Type-Options", "nosniff")
-TEXT_PLAIN = "text/plain; charset=utf-8"
-# JSON first: the default, also for */* and equal q-values.
-UPLOAD_ANSWER_TYPES = (JSON_HEADERS[0][1], TEXT_PLAIN)
-# The keys of an upload answer that its text/plain form lists, one line
-# each, when present (issue 14's delete link will be the second line).
-TEXT_LINKS = ("linkfordownload", "linkfordelete")
-
-
-def _check_body(checked: CheckedFile) -> bytes:
-    stored, record = checked.file, checked.record
-    return json_bytes({
-        "status": 200,
-        "file": stored.name,
-        "message": "is ready to download",
-        "id": stored.id,
-        "size": stored.size,
-        "sha256": stored.sha256,
-        "created": stored.created_rfc3339,
-        **_lifetime(record),
-    })
-
-
-def _lifetime(record: Record) -> dict[str, object]:
-    """``expires`` (RFC 3339, ``null`` for never) and ``downloads_left``
-    (``null`` when unlimited), in the upload and check answers."""
-    return {"expires": rfc3339(record.expires), "downloads_left": record.downloads_left}
-
-
-def _download_headers(_: str, stored: StoredFile) -> list[tuple[str, str]]:
-    return [
-        ("Content-Type", "application/octet-stream"),
-        ("Content-Disposition", attachment(stored.name)),
-        ("ETag", etag_for(stored.sha256)),
-        ("Last-Modified", http_date(stored.created.timestamp())),
-        ("Accept-Ranges", "bytes"),
-        ("X-Content-Type-Options", "nosniff"),
-        ("Cache-Control", "private, max-age=0, must-revalidate"),
-    ]
 
 
 @dataclass
@@ -163,8 +123,8 @@ class Routes:
         self._admission = admission if admission is not None and admission.active else None
         # Check bodies and download headers depend only on the (immutable)
         # file record: made once per record, not once per request.
-        self._check_bodies = _CheckBodies()
-        self._download_headers: IdentityMemo[StoredFile, list[tuple[str, str]]] = IdentityMemo(_download_headers)
+        self._check_bodies = CheckBodies()
+        self._download_headers: IdentityMemo[StoredFile, list[tuple[str, str]]] = IdentityMemo(download_headers)
         self._tus = TusEndpoints(resumable, max_upload_size, self.url, self.upload_answer)
 
     def session(self) -> Handler:
@@ -306,7 +266,7 @@ class Routes:
             "id": stored.id,
             "size": stored.size,
             "sha256": stored.sha256,
-            **_lifetime(uploaded.record),
+            **lifetime(uploaded.record),
         }
 
     def upload_answer(self, status: int, exchange: Exchange, stored: StoredFile) -> dict[str, object]:
@@ -384,25 +344,3 @@ class Routes:
         if if_range.startswith('"') or if_range.startswith("W/"):
             return if_range == etag
         return if_range == dict(headers)["Last-Modified"]
-
-
-class _CheckBodies:
-    """The JSON of check answers, remade only when the blob's metadata (the
-    same object while the blob is unchanged) or the ledger record (compared
-    by value: the ledger returns a new object every time) changed. Bounded;
-    the oldest entries go first."""
-
-    def __init__(self, limit: int = 4096) -> None:
-        self._limit = limit
-        self._bodies: dict[str, tuple[StoredFile, Record, bytes]] = {}
-
-    def get(self, checked: CheckedFile) -> bytes:
-        file_id = checked.file.id
-        known = self._bodies.get(file_id)
-        if known is not None and known[0] is checked.file and known[1] == checked.record:
-            return known[2]
-        body = _check_body(checked)
-        if known is None and len(self._bodies) >= self._limit:
-            del self._bodies[next(iter(self._bodies))]
-        self._bodies[file_id] = (checked.file, checked.record, body)
-        return body
