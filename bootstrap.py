@@ -25,7 +25,7 @@ from domain.services import CheckService, DeleteService, DownloadService, Upload
 from domain.terms import LifecyclePolicy
 from ports.ids import IdIssuer
 from ports.ledger import Ledger
-from ports.storage import Resumable, Storage
+from ports.storage import HealthReport, Resumable, Storage
 from ports.throttle import Clock
 
 
@@ -84,6 +84,7 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
         admission,
         resumable,
         config.max_upload_size,
+        storage.health if isinstance(storage, HealthReport) else None,
     )
     return HttpServer(routes.session, transport_config(config), access_log,
                       ClientResolver(config.trusted_proxy, config.proxy_headers))

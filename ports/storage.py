@@ -109,6 +109,15 @@ class SendfileSource(Protocol):
 
 
 @runtime_checkable
+class HealthReport(Protocol):
+    """A store that can tell whether it can take uploads now."""
+
+    async def health(self) -> str | None:
+        """``None`` when a new upload could be stored now; else why not, in a
+        few words (read-only, full or below the free-space floor, ...)."""
+
+
+@runtime_checkable
 class Listing(Protocol):
     """A store that can enumerate its committed blobs (for a janitor that
     looks for blobs nothing refers to any more)."""

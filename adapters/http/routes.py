@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Awaitable, Callable
 from urllib.parse import unquote
 
 from adapters.http.admission import Admission
@@ -106,6 +107,7 @@ class Routes:
         admission: Admission | None = None,
         resumable: ResumableService | None = None,
         max_upload_size: int = 0,
+        health: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         """``public_url``: a validated ``scheme://host[:port][/prefix]`` that
         links are built on instead of the origin the request was sent to.
@@ -126,6 +128,7 @@ class Routes:
         self._check_bodies = CheckBodies()
         self._download_headers: IdentityMemo[StoredFile, list[tuple[str, str]]] = IdentityMemo(download_headers)
         self._tus = TusEndpoints(resumable, max_upload_size, self.url, self.upload_answer)
+        self._health = health
 
     def session(self) -> Handler:
         """The handler of one new connection."""
@@ -162,7 +165,7 @@ class Routes:
             elif name == "tus":
                 await self._tus.handle(exchange, match.value, session.upload)
             else:
-                exchange.respond_json(200, {"status": 200, "message": "ok"})
+                await self.health(exchange)
         except DomainError as exc:
             status, payload = domain_error_payload(exc)
             exchange.respond_json(status, payload, domain_error_headers(exc))
@@ -283,6 +286,15 @@ class Routes:
             "size": stored.size,
             "sha256": stored.sha256,
         }
+
+    async def health(self, exchange: Exchange) -> None:
+        """200 when the store could take an upload now; 503 with the reason
+        (not writable, below the free-space floor) otherwise."""
+        problem = await self._health() if self._health is not None else None
+        if problem is None:
+            exchange.respond_json(200, {"status": 200, "message": "ok"})
+        else:
+            exchange.respond_error(503, problem, [("Retry-After", "30")])
 
     async def check(self, exchange: Exchange, file_id: str) -> None:
         checked = await self._check.check(file_id)

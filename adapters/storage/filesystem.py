@@ -291,6 +291,23 @@ class FileSystemStore:
     async def delete(self, blob_id: str) -> None:
         await self._offload.run(self._delete, _check_id(blob_id))
 
+    async def health(self) -> str | None:
+        """The ``HealthReport`` capability: a file created and removed in
+        ``tmp/`` (the directory is writable) and the free space against the
+        floor, in a pool thread."""
+        return await self._offload.run(self._health)
+
+    def _health(self) -> str | None:
+        probe = f"{self._tmp}/.health-{os.getpid()}"
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600))
+            os.unlink(probe)
+        except OSError as exc:
+            return f"storage is not writable: {exc.strerror or exc}"
+        if self._min_free and self._free_bytes() < self._min_free:
+            return f"free space is below the floor of {self._min_free} bytes (--min-free-space)"
+        return None
+
     async def list_ids(self, after: str, limit: int) -> list[str]:
         """The ``Listing`` capability: a scan of ``objects/`` in a pool thread."""
         loop = asyncio.get_running_loop()

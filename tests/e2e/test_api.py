@@ -320,3 +320,12 @@ def test_small_downloads_on_a_keep_alive_connection_do_not_wait_for_a_delayed_ac
             assert response.status_code == 200 and len(response.content) == 70
     durations.sort()
     assert durations[len(durations) // 2] < 0.025, f"median {durations[len(durations) // 2] * 1000:.1f} ms"
+
+
+def test_healthz_is_503_when_the_storage_cannot_take_an_upload(make_service: ServiceFactory) -> None:
+    healthy = make_service()
+    assert requests.get(healthy.url + "/healthz", timeout=5).json() == {"status": 200, "message": "ok"}
+    starved = make_service("--min-free-space", "1000T")  # a floor no disk here reaches
+    answer = requests.get(starved.url + "/healthz", timeout=5)
+    assert answer.status_code == 503 and "below the floor" in answer.json()["message"]
+    assert answer.headers["Retry-After"] == "30"

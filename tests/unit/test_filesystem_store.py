@@ -443,3 +443,17 @@ def test_no_file_system_call_runs_on_the_event_loop(tmp_path: Path, monkeypatch:
         pool.shutdown(wait=True)
     assert on_loop == []
     assert list((tmp_path / "s" / "tmp").iterdir()) == []
+
+
+def test_health_reports_an_unwritable_directory_and_the_free_space_floor(tmp_path: Path) -> None:
+    store = FileSystemStore(tmp_path / "ok")
+    store.prepare()
+    assert asyncio.run(store.health()) is None
+    assert not [p for p in (tmp_path / "ok" / "tmp").iterdir()]  # the probe is removed
+    floor = FileSystemStore(tmp_path / "floor", min_free_space=1 << 60)
+    floor.prepare()
+    assert "below the floor" in (asyncio.run(floor.health()) or "")
+    gone = FileSystemStore(tmp_path / "gone")
+    gone.prepare()
+    (tmp_path / "gone" / "tmp").rmdir()  # root writes anywhere: a missing directory stands for a broken one
+    assert (asyncio.run(gone.health()) or "").startswith("storage is not writable")
