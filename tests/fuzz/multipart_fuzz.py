@@ -12,14 +12,12 @@ target runs under hypothesis, batch after batch, until the time is up.
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
 
-HERE = Path(__file__).resolve().parent
+from tests.fuzz.driver import Fuzzer, main
+
 SEEDS = [
     b'--B\r\nContent-Disposition: form-data; name="a"\r\n\r\nhello\r\n--B--\r\n',
     b'preamble\r\n--B \r\nContent-Disposition: form-data; name="f"; filename="x.bin"\r\n'
@@ -30,25 +28,6 @@ SEEDS = [
 ]
 # Header the seeds with the ``decode`` fields: boundary "B", unlimited max_data, two cuts.
 SEEDS = [b"\x00\x00\x02\x00\x07\x00\x1d" + seed for seed in SEEDS]
-
-
-def run_atheris(atheris: Any, minutes: float, corpus: Path) -> None:
-    corpus.mkdir(parents=True, exist_ok=True)
-    if not any(corpus.iterdir()):
-        for n, seed in enumerate(SEEDS):
-            (corpus / f"seed-{n}").write_bytes(seed)
-    with atheris.instrument_imports(include=["adapters.http.multipart", "tests.fuzz.multipart_target"]):
-        target = importlib.import_module("tests.fuzz.multipart_target")
-    check_encoded: Callable[[bytes], None] = target.check_encoded
-    atheris.Setup([
-        sys.argv[0], str(corpus),
-        f"-max_total_time={int(minutes * 60)}",
-        f"-dict={HERE / 'multipart.dict'}",
-        "-max_len=1024",
-        "-print_final_stats=1",
-        f"-artifact_prefix={corpus.parent}/",
-    ], check_encoded)
-    atheris.Fuzz()  # exits the process when the time is up or on a finding
 
 
 def run_hypothesis(minutes: float) -> None:
@@ -70,34 +49,16 @@ def run_hypothesis(minutes: float) -> None:
     print(f"hypothesis: {batches} batches of 5000 examples, no failure")
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--corpus", type=Path, default=Path(".fuzz/multipart-corpus"))
-    parser.add_argument("--engine", choices=["atheris", "hypothesis"], default=None,
-                        help="default: atheris when installed")
-    parser.add_argument("--replay", type=Path, help="run the target once on this input file and exit")
-    args = parser.parse_args(argv)
-    if args.replay:
-        from tests.fuzz.multipart_target import check_encoded, decode
-
-        print(decode(args.replay.read_bytes()))
-        check_encoded(args.replay.read_bytes())
-        print("no failure")
-        return
-    engine = args.engine
-    atheris = None
-    if engine != "hypothesis":
-        try:
-            atheris = importlib.import_module("atheris")
-        except ImportError:
-            if engine == "atheris":
-                raise SystemExit("atheris is not installed: pip install -r tests/fuzz/requirements.txt")
-    if atheris is not None:
-        run_atheris(atheris, args.minutes, args.corpus)
-    else:
-        run_hypothesis(args.minutes)
+FUZZER = Fuzzer(
+    doc=__doc__ or "",
+    target="tests.fuzz.multipart_target",
+    instrument=["adapters.http.multipart", "adapters.http.parameters"],
+    seeds=SEEDS,
+    dictionary="multipart.dict",
+    default_corpus=Path(".fuzz/multipart-corpus"),
+    run_hypothesis=run_hypothesis,
+)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(FUZZER, sys.argv[1:])
