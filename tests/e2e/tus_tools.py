@@ -78,8 +78,8 @@ def events(stream: IO[str] | None) -> Iterator[dict[str, object]]:
 
 class CuttingProxy:
     """Forwards 127.0.0.1 connections to ``port``, counting what clients send;
-    the connection during which that count passes ``cut_after`` is cut (both
-    ways, with a reset), once. Threads; ``close`` stops everything."""
+    the connection during which that count passes ``cut_after`` is cut once:
+    reset towards the client, ended towards the server. Threads; ``close`` stops everything."""
 
     def __init__(self, port: int, cut_after: int) -> None:
         self._target = port
@@ -114,12 +114,17 @@ class CuttingProxy:
                         if cut:
                             self.cuts += 1
                     if cut:
-                        for sock in (source, sink):
-                            # shutdown first: a close alone would not wake the
-                            # other thread's recv, and the socket would live on.
-                            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                            sock.shutdown(socket.SHUT_RDWR)
-                            sock.close()
+                        # The client's side is reset (shutdown first: a close
+                        # alone would not wake the other thread's recv). The
+                        # server's side gets an end of stream after what was
+                        # forwarded: a reset would let its kernel throw away
+                        # bytes it had already acknowledged but the service
+                        # had not read yet, which on a loaded machine is most
+                        # of them, and the test would measure the scheduler.
+                        source.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        source.shutdown(socket.SHUT_RDWR)
+                        source.close()
+                        sink.shutdown(socket.SHUT_WR)
                         return
                 sink.sendall(data)
             sink.shutdown(socket.SHUT_WR)
