@@ -235,7 +235,8 @@
     };
     if (item.expiresIn) headers["Expires-In"] = item.expiresIn;
     if (item.maxDownloads) headers["Max-Downloads"] = item.maxDownloads;
-    const response = await request("POST", "/files/", headers);
+    // Relative to the page (served at the site's root), so a --public-url path prefix is kept.
+    const response = await request("POST", new URL("files/", document.baseURI).href, headers);
     if (response.status !== 201) throw await errorFor(response);
     const url = new URL(response.headers.get("Location"), window.location.href).href;
     remember(file, url);

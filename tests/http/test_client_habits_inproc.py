@@ -49,7 +49,7 @@ def test_put_at_the_root_stores_a_file_of_that_name() -> None:
             b'Content-Disposition: attachment; filename="y.bin"\r\n\r\n!',
         )
         assert root.status == upload.status == 201
-        per_file = {"id": "", "linkforcheck": "", "linkfordownload": "", "linkfordownloadnamed": "",
+        per_file = {"id": "", "linkforcheck": "", "linkfordownload": "", "linkfordownloadnamed": "", "linkforshare": "",
                     "linkfordelete": "", "deletetoken": ""}
         assert {**root.json(), **per_file} == {**upload.json(), **per_file}
         assert root.json()["fileisuploaded"] == "hello world.txt"
