@@ -83,8 +83,13 @@
         return new UploadError("The service's storage is full (507): the file cannot be stored now.", false);
       case 400:
         return new UploadError("The service refused the upload (400)" + (detail ? ": " + detail : "."), false);
+      case 423: {
+        const error = new UploadError("The server is still finishing the interrupted attempt; retrying...", true);
+        error.waitMs = 1000;
+        return error;
+      }
       default:
-        if (response.status >= 500 || response.status === 409 || response.status === 423) {
+        if (response.status >= 500 || response.status === 409) {
           const error = new UploadError("The service answered " + response.status
             + (detail ? " (" + detail + ")" : "") + "; retrying...", true);
           error.waitMs = retryAfterSeconds(response) === null ? null : retryAfterSeconds(response) * 1000;
