@@ -262,7 +262,17 @@
     if (!response.ok) throw await errorFor(response);
     const body = await response.json();
     const download = body.linkfordownload;
+    // Its expiry and download limit, as the service granted them (best effort: only shown).
+    let terms = null;
+    try {
+      const checked = await fetch(body.linkforcheck, { cache: "no-store", credentials: "omit" });
+      if (checked.ok) terms = await checked.json();
+    } catch (error) {
+      terms = null;
+    }
     return {
+      expires: terms ? terms.expires : undefined,
+      downloadsLeft: terms ? terms.downloads_left : undefined,
       share: body.linkforshare || download.replace("/download/", "/share/"),
       download: body.linkfordownloadnamed || download,
       check: body.linkforcheck,
@@ -309,6 +319,7 @@
       } catch (error) {
         if (!(error instanceof UploadError) || !error.retry) throw error;
         attempt += 1;
+        item.stalled();
         const wait = error.waitMs != null ? error.waitMs : Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(attempt, 5));
         const offline = navigator.onLine === false ? " (the browser is offline)" : "";
         item.show(error.message.replace(/\.\.\.$/, "") + offline + " in " + Math.ceil(wait / 1000) + " s...",
@@ -447,6 +458,11 @@
       token: uploadToken.value.trim(),
       expiresIn: expiresIn.value,
       maxDownloads: maxDownloads.value.trim(),
+      stalled() {
+        samples.length = 0;
+        speed.textContent = "";
+        left.textContent = "";
+      },
       show(text, kind) {
         state.textContent = text;
         row.dataset.state = kind || "active";
@@ -474,8 +490,18 @@
     return item;
   }
 
+  function formatExpiry(rfc3339) {
+    const date = new Date(rfc3339);
+    if (Number.isNaN(date.getTime())) return rfc3339;
+    return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  }
+
   function showLinks(item, links) {
-    item.show("Done: " + formatBytes(item.file.size) + " stored.", "done");
+    let done = "Done: " + formatBytes(item.file.size) + " stored";
+    if (links.expires) done += ", until " + formatExpiry(links.expires);
+    else if (links.expires === null) done += ", without expiry";
+    if (links.downloadsLeft) done += ", " + links.downloadsLeft + (links.downloadsLeft === 1 ? " download" : " downloads");
+    item.show(done + ".", "done");
     item.row.classList.add("done");
     item.links.append(
       linkRow("share", "Share", links.share, { open: true }),

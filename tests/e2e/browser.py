@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from playwright.sync_api import Browser, Page, Playwright
+from playwright.sync_api import Browser, Page, Playwright, ViewportSize
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIEWPORT = {"width": 900, "height": 900}
+VIEWPORT: ViewportSize = {"width": 900, "height": 900}
 
 T = TypeVar("T")
 
