@@ -1,7 +1,7 @@
 """The upload page in a real browser: headless Debian Chromium driven by
 Playwright (tests/e2e/browser.py), against the real service.
 
-A multi-megabyte upload through the page's file input, held to 2 MiB/s by
+A multi-megabyte upload through the page's file input, held to 3 MiB/s by
 ``--upload-rate`` so that it can be interrupted twice: the browser goes
 offline mid-way and comes back, then the page is reloaded mid-PATCH and the
 same file chosen again. The page must resume from the server's offset each
@@ -78,9 +78,9 @@ class TusLog:
 
 def test_an_interrupted_upload_resumes_from_the_servers_offset_and_downloads_the_same_bytes(
         make_service: ServiceFactory, context: BrowserContext, tmp_path: Path) -> None:
-    service = make_service("--upload-rate", "2M")
+    service = make_service("--upload-rate", "3M")
     original = tmp_path / "holiday photos.bin"
-    original.write_bytes(os.urandom(10 * MIB + 12345))
+    original.write_bytes(os.urandom(16 * MIB + 12345))  # four full chunks and a bit: cut in the second and third
     log = TusLog()
     context.on("request", log.on_request)
     context.on("response", log.on_response)
