@@ -79,8 +79,9 @@ def test_several_files_and_text_fields() -> None:
         await settle()
         [text] = pipe.replies()
         lines = text.body.split(b"\n")
-        assert text.status == 201 and lines[0::2] == [b"http://h/download/id-3", b"http://h/download/id-4", b""]
-        assert lines[1].startswith(b"http://h/delete/id-3/") and lines[3].startswith(b"http://h/delete/id-4/")
+        assert text.status == 201 and lines[0::3] == [b"http://h/download/id-3", b"http://h/download/id-4", b""]
+        assert lines[1].startswith(b"http://h/delete/id-3/") and lines[4].startswith(b"http://h/delete/id-4/")
+        assert (lines[2], lines[5]) == (b"http://h/share/id-3", b"http://h/share/id-4")
 
     run(main)
 
