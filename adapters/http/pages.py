@@ -36,7 +36,9 @@ def human_size(size: int) -> str:
         value /= 1024
         unit += 1
     text = f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
-    return f"{text.rstrip('0').rstrip('.')} {UNITS[unit]}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text} {UNITS[unit]}"
 
 
 def _attr(value: str) -> str:

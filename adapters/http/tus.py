@@ -206,5 +206,6 @@ class TusEndpoints:
         if isinstance(result, StoredFile):
             return [("Upload-Offset", str(result.size)),
                     ("Upload-Check-Link", self._link("check", exchange, result.id)),
-                    ("Upload-Download-Link", self._link("download", exchange, result.id))]
+                    ("Upload-Download-Link", self._link("download", exchange, result.id)),
+                    ("Upload-Share-Link", self._link("share", exchange, result.id))]
         return [("Upload-Offset", str(result.offset)), ("Upload-Expires", http_date(result.expires))]

@@ -30,7 +30,7 @@ REQUEST_HEADERS = ("Tus-Resumable", "Upload-Length", "Upload-Defer-Length", "Upl
 RESPONSE_HEADERS = ("Location", "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size",
                     "Tus-Checksum-Algorithm", "Upload-Offset", "Upload-Length", "Upload-Defer-Length",
                     "Upload-Metadata", "Upload-Expires", "Upload-Check-Link", "Upload-Download-Link",
-                    "Upload-Delete-Link")
+                    "Upload-Share-Link", "Upload-Delete-Link")
 
 _KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # a token: no space, no comma, not empty
 

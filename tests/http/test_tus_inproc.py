@@ -101,6 +101,7 @@ def test_an_upload_in_three_patches_becomes_a_plain_stored_file() -> None:
         assert (reply.status, reply.headers["upload-offset"]) == (204, "11")
         assert reply.headers["upload-check-link"] == f"http://h/check/{upload_id}"
         assert reply.headers["upload-download-link"] == f"http://h/download/{upload_id}"
+        assert reply.headers["upload-share-link"] == f"http://h/share/{upload_id}"
         assert app.store.blobs[upload_id][0] == b"hello world"
         finished = (await exchange(app, b"GET /files/%s HTTP/1.1\r\nHost: h\r\n\r\n" % upload_id.encode())).json()
         plain = (await exchange(app, b"POST /upload/ HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n"
@@ -112,6 +113,7 @@ def test_an_upload_in_three_patches_becomes_a_plain_stored_file() -> None:
         assert finished["sha256"] == plain["sha256"] == hashlib.sha256(b"hello world").hexdigest()
         assert finished["fileisuploaded"] == "r\u00e9sum\u00e9.pdf"
         assert finished["linkfordownload"] == f"http://h/download/{upload_id}"
+        assert finished["linkforshare"] == f"http://h/share/{upload_id}"
         check = (await exchange(app, b"GET /check/%s HTTP/1.1\r\nHost: h\r\n\r\n" % upload_id.encode())).json()
         assert check["sha256"] == plain["sha256"] and check["size"] == 11
         assert app.store.blobs[upload_id][1]["content_type"] == "application/pdf"
