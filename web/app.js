@@ -31,7 +31,7 @@
   for (const element of document.querySelectorAll(".no-js-only")) element.hidden = true;
   input.required = false;
   const origin = document.getElementById("origin");
-  if (origin) origin.textContent = window.location.origin;
+  if (origin) origin.textContent = new URL(".", document.baseURI).href;
 
   // -- words for what went wrong ---------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
@@ -160,7 +161,11 @@ def test_without_javascript_the_page_is_a_plain_form_upload(browser: Browser, ma
     try:
         page = context.new_page()
         page.goto(service.url + "/")
-        assert page.locator("#options").is_hidden()  # the JavaScript-only parts stay hidden
+        # The upload token would need a header, which a form cannot send: that field stays hidden.
+        assert page.locator("#upload-token").is_hidden() and page.locator("#max-downloads").is_visible()
+        shoot(page, tmp_path / "form.png")
+        page.select_option("#expires-in", "1h")
+        page.fill("#max-downloads", "2")
         page.set_input_files("#file-input", str(original))
         with page.expect_navigation():
             page.locator("button[type=submit]").click()
@@ -168,6 +173,11 @@ def test_without_javascript_the_page_is_a_plain_form_upload(browser: Browser, ma
         assert "notes.txt" in page.locator("h2.filename").inner_text()
         download = page.locator("a[href*='/download/']").first.get_attribute("href")
         assert download is not None
+        check = requests.get(download.replace("/download/", "/check/"), timeout=10).json()
+        assert check["downloads_left"] == 2  # the form's fields reached the service
+        created = datetime.fromisoformat(check["created"].replace("Z", "+00:00"))
+        expires = datetime.fromisoformat(check["expires"].replace("Z", "+00:00"))
+        assert (expires - created).total_seconds() == 3600
         assert requests.get(download, timeout=10).content == original.read_bytes()
     finally:
         context.close()
