@@ -294,3 +294,23 @@ def test_upload_answers_name_the_share_page() -> None:
         assert text.body.decode().splitlines()[2] == "https://dl.example.org/share/id-2"
 
     run(main)
+
+
+def test_a_refused_browser_form_post_is_a_page_saying_why() -> None:
+    async def main() -> None:
+        app = App(Config(max_upload_size=10), static=WEB)
+        too_large = form(file_part("big<1>.bin", b"x" * 11))
+        no_file = form(file_part("", b"", disposition_name=b'filename=""'))
+        for body, status, words in ((too_large, 413, b"10 bytes"), (no_file, 400, b"no file part"),
+                                    (b"--broken", 400, b"malformed multipart")):
+            page = await post_form(app, body, BROWSER)
+            assert page.status == status and page.headers["content-type"] == "text/html; charset=utf-8", page
+            assert_page_security(page)
+            assert b"The upload was refused" in page.body and words in page.body, page.body
+            assert "http://h/" in Elements(page.body).links()
+            for accept in ("*/*", None):
+                reply = await post_form(app, body, accept)
+                assert reply.status == status and reply.json()["status"] == status
+        assert not app.store.blobs
+
+    run(main)
