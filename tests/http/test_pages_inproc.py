@@ -314,3 +314,15 @@ def test_a_refused_browser_form_post_is_a_page_saying_why() -> None:
         assert not app.store.blobs
 
     run(main)
+
+
+def test_the_page_files_do_not_count_against_the_request_rate() -> None:
+    async def main() -> None:
+        app = App(Config(requests_per_minute=2), static=WEB)
+        assert (await ask(app, "GET", "/", Accept=BROWSER)).status == 200
+        for name in TYPES:
+            assert (await ask(app, "GET", f"/web/{name}")).status == 200, name
+        assert (await ask(app, "GET", "/web/missing.css")).status == 404  # counted: not a page file
+        assert (await ask(app, "GET", "/share/id-1")).status == 429
+
+    run(main)
