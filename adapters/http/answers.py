@@ -28,8 +28,10 @@ UPLOAD_ANSWER_TYPES = (JSON_HEADERS[0][1], TEXT_PLAIN, HTML)
 # The keys of an upload answer that its text/plain form lists, one line
 # each, when present: the download link first (scripts read that line).
 TEXT_LINKS = ("linkfordownload", "linkfordelete", "linkforshare")
-# no-store: the answer page holds the delete links, shown once.
-HTML_PAGE = (("Content-Type", HTML), *PAGE_SECURITY, ("Cache-Control", "no-store"))
+# The server-rendered pages: no-store (an upload's page holds the delete
+# links, shown once; a share page the downloads left, now); noindex, should
+# a link leak to a crawler.
+HTML_PAGE = (("Content-Type", HTML), *PAGE_SECURITY, ("Cache-Control", "no-store"), ("X-Robots-Tag", "noindex"))
 
 
 def check_body(checked: CheckedFile) -> bytes:

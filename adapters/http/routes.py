@@ -4,7 +4,8 @@ service, answer (JSON, or the links as text for a client that prefers
 The URL shapes live in ``ROUTES`` (the route table);
 domain errors become answers through ``adapters/http/errors.py`` only; form
 uploads are driven by ``adapters/http/forms.py``, CORS decided by
-``adapters/http/cors.py``.
+``adapters/http/cors.py``; the pages for people (``/``, ``/share/<id>``,
+``/web/<name>``) are answered by ``adapters/http/site.py``.
 
 Deleting: ``DELETE /download/<id>`` with ``X-Delete-Token``, or ``DELETE
 /delete/<id>/<token>`` (the ``linkfordelete`` of the upload's answer, token

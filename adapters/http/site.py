@@ -33,7 +33,7 @@ from domain.services import CheckService
 # Plain text first: the default for curl's */*, no Accept, and ties.
 HOME_TYPES = (TEXT_PLAIN, "text/html")
 VARY = ("Vary", "Accept")
-PAGE_HEADERS = HTML_PAGE  # no-store as well: a share page says how many downloads are left, now
+PAGE_HEADERS = HTML_PAGE
 
 
 class Site:

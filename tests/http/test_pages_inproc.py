@@ -168,7 +168,7 @@ def test_the_share_page_tells_what_the_file_is_and_links_its_download() -> None:
         page = await ask(app, "GET", "/share/id-1")
         assert page.status == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
         assert_page_security(page)
-        assert page.headers["cache-control"] == "no-store"
+        assert page.headers["cache-control"] == "no-store" and page.headers["x-robots-tag"] == "noindex"
         parsed = Elements(page.body)
         text = " ".join(parsed.text)
         assert "report 2026.pdf" in text
