@@ -63,10 +63,13 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
         client_upload_rate=config.client_upload_rate,
         client_download_rate=config.client_download_rate,
     )
+    static = static if static is not None else StaticFiles.load()
     admission = Admission(
         RequestRates(config.requests_per_minute, clock) if config.requests_per_minute else None,
         UploadAuth(config.upload_tokens) if config.upload_tokens else None,
-        exempt_paths=[ROUTES.url("health", "")],  # health checks are never refused
+        # Health checks are never refused; nor are the page's files (served
+        # from memory, and one page view is several of them).
+        exempt_paths=[ROUTES.url("health", ""), *(ROUTES.url("static", "", name) for name in static.names())],
     )
     files = build_lifecycle(config, storage, ledger, clock)
     uploads = UploadService(storage, ids, clock, config.max_upload_size, files)
@@ -87,7 +90,7 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
         resumable,
         config.max_upload_size,
         storage.health if isinstance(storage, HealthReport) else None,
-        static if static is not None else StaticFiles.load(),
+        static,
     )
     return HttpServer(routes.session, transport_config(config), access_log,
                       ClientResolver(config.trusted_proxy, config.proxy_headers))

@@ -5,12 +5,12 @@ record). The routes decide which answer; this module says what is in it."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Iterable, Protocol
 
 from adapters.http.exchange import Exchange
 from adapters.http.headers import attachment, etag_for
 from adapters.http.negotiation import choose
-from adapters.http.pages import upload_result_page
+from adapters.http.pages import error_page, upload_result_page
 from adapters.http.response import JSON_HEADERS, http_date, json_bytes
 from adapters.http.static import PAGE_SECURITY
 from domain.lifecycle import Uploaded, rfc3339
@@ -28,6 +28,10 @@ UPLOAD_ANSWER_TYPES = (JSON_HEADERS[0][1], TEXT_PLAIN, HTML)
 # The keys of an upload answer that its text/plain form lists, one line
 # each, when present: the download link first (scripts read that line).
 TEXT_LINKS = ("linkfordownload", "linkfordelete", "linkforshare")
+# The server-rendered pages: no-store (an upload's page holds the delete
+# links, shown once; a share page the downloads left, now); noindex, should
+# a link leak to a crawler.
+HTML_PAGE = (("Content-Type", HTML), *PAGE_SECURITY, ("Cache-Control", "no-store"), ("X-Robots-Tag", "noindex"))
 
 
 def check_body(checked: CheckedFile) -> bytes:
@@ -114,15 +118,22 @@ class UploadAnswers:
             exchange.respond(201, [("Content-Type", TEXT_PLAIN), NOSNIFF, *location], lines.encode("utf-8"))
             return
         if chosen == HTML:
-            # no-store: the page holds the delete links, shown once.
             page = upload_result_page(answers, self._link("home", exchange), self._css)
-            exchange.respond(201, [("Content-Type", HTML), *PAGE_SECURITY, ("Cache-Control", "no-store"),
-                                   *location], page)
+            exchange.respond(201, [*HTML_PAGE, *location], page)
             return
         body = dict(answers[0])
         if len(answers) > 1:
             body["files"] = answers
         exchange.respond_json(201, body, location)
+
+    def refuse(self, exchange: Exchange, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """An upload refused: the JSON error, or, for a client that prefers
+        ``text/html`` (a browser posting the page's form), a page saying why."""
+        if choose(exchange.request.headers.get("accept"), UPLOAD_ANSWER_TYPES) == HTML:
+            page = error_page(status, "The upload was refused", message, self._link("home", exchange), self._css)
+            exchange.respond(status, [*HTML_PAGE, *headers], page)
+            return
+        exchange.respond_error(status, message, headers)
 
     def payload(self, exchange: Exchange, uploaded: Uploaded) -> dict[str, object]:
         """The JSON object that describes one stored file in an upload answer."""

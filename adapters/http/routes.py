@@ -4,7 +4,8 @@ service, answer (JSON, or the links as text for a client that prefers
 The URL shapes live in ``ROUTES`` (the route table);
 domain errors become answers through ``adapters/http/errors.py`` only; form
 uploads are driven by ``adapters/http/forms.py``, CORS decided by
-``adapters/http/cors.py``.
+``adapters/http/cors.py``; the pages for people (``/``, ``/share/<id>``,
+``/web/<name>``) are answered by ``adapters/http/site.py``.
 
 Deleting: ``DELETE /download/<id>`` with ``X-Delete-Token``, or ``DELETE
 /delete/<id>/<token>`` (the ``linkfordelete`` of the upload's answer, token
@@ -20,7 +21,7 @@ from urllib.parse import unquote
 from adapters.http.admission import Admission
 from adapters.http.cors import CorsPolicy
 from adapters.http.exchange import Exchange, Handler
-from adapters.http.errors import domain_error_headers, domain_error_payload
+from adapters.http.errors import domain_error_headers, domain_error_payload, status_of
 from adapters.http.forms import NoFileInForm, is_form, upload_form
 from adapters.http.answers import JSON_TYPE, CheckBodies, UploadAnswers, download_headers
 from adapters.http.headers import UNSATISFIABLE, byte_range, disposition_filename, etag_for, etag_matches
@@ -217,13 +218,18 @@ class Routes:
         headers = request.headers
         terms = UploadTerms.parse(headers.get("expires-in"), headers.get("max-days"), headers.get("max-downloads"))
         if request.method == "POST" and is_form(content_type):
+            # A browser posting the page's form reads a refusal as a page too.
+            refuse = self._answers.refuse
             try:
                 files = await upload_form(exchange, self._upload, session.upload(), terms)
             except MultipartError as exc:
-                exchange.respond_error(exc.status, f"malformed multipart/form-data: {exc.message}")
+                refuse(exchange, exc.status, f"malformed multipart/form-data: {exc.message}")
                 return
             except NoFileInForm:
-                exchange.respond_error(400, "the form has no file part (a part with a filename)")
+                refuse(exchange, 400, "the form has no file part (a part with a filename)")
+                return
+            except DomainError as exc:
+                refuse(exchange, status_of(exc), str(exc), domain_error_headers(exc))
                 return
         else:
             disposition = request.headers.get("content-disposition")

@@ -20,23 +20,20 @@ from http import HTTPStatus
 from typing import Iterable
 from urllib.parse import quote
 
-from adapters.http.answers import Link
+from adapters.http.answers import HTML_PAGE, TEXT_PLAIN, Link
 from adapters.http.errors import domain_error_headers, status_of
 from adapters.http.exchange import Exchange
 from adapters.http.headers import etag_matches
 from adapters.http.negotiation import choose
 from adapters.http.pages import ShareLinks, error_page, share_page, usage_text
-from adapters.http.static import NOSNIFF, PAGE_SECURITY, REVALIDATE, StaticFile, StaticFiles
+from adapters.http.static import NOSNIFF, REVALIDATE, StaticFile, StaticFiles
 from domain.errors import DomainError
 from domain.services import CheckService
 
-HTML = "text/html; charset=utf-8"
-TEXT_PLAIN = "text/plain; charset=utf-8"
 # Plain text first: the default for curl's */*, no Accept, and ties.
 HOME_TYPES = (TEXT_PLAIN, "text/html")
 VARY = ("Vary", "Accept")
-NO_STORE = ("Cache-Control", "no-store")
-PAGE_HEADERS = (("Content-Type", HTML), *PAGE_SECURITY, NO_STORE)
+PAGE_HEADERS = HTML_PAGE
 
 
 class Site:

@@ -168,7 +168,7 @@ def test_the_share_page_tells_what_the_file_is_and_links_its_download() -> None:
         page = await ask(app, "GET", "/share/id-1")
         assert page.status == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
         assert_page_security(page)
-        assert page.headers["cache-control"] == "no-store"
+        assert page.headers["cache-control"] == "no-store" and page.headers["x-robots-tag"] == "noindex"
         parsed = Elements(page.body)
         text = " ".join(parsed.text)
         assert "report 2026.pdf" in text
@@ -292,5 +292,37 @@ def test_upload_answers_name_the_share_page() -> None:
         text = await ask(app, "PUT", "/t.txt", b"hi", Accept="text/plain")
         assert text.body.decode().splitlines()[0] == "https://dl.example.org/download/id-2"
         assert text.body.decode().splitlines()[2] == "https://dl.example.org/share/id-2"
+
+    run(main)
+
+
+def test_a_refused_browser_form_post_is_a_page_saying_why() -> None:
+    async def main() -> None:
+        app = App(Config(max_upload_size=10), static=WEB)
+        too_large = form(file_part("big<1>.bin", b"x" * 11))
+        no_file = form(file_part("", b"", disposition_name=b'filename=""'))
+        for body, status, words in ((too_large, 413, b"10 bytes"), (no_file, 400, b"no file part"),
+                                    (b"--broken", 400, b"malformed multipart")):
+            page = await post_form(app, body, BROWSER)
+            assert page.status == status and page.headers["content-type"] == "text/html; charset=utf-8", page
+            assert_page_security(page)
+            assert b"The upload was refused" in page.body and words in page.body, page.body
+            assert "http://h/" in Elements(page.body).links()
+            for accept in ("*/*", None):
+                reply = await post_form(app, body, accept)
+                assert reply.status == status and reply.json()["status"] == status
+        assert not app.store.blobs
+
+    run(main)
+
+
+def test_the_page_files_do_not_count_against_the_request_rate() -> None:
+    async def main() -> None:
+        app = App(Config(requests_per_minute=2), static=WEB)
+        assert (await ask(app, "GET", "/", Accept=BROWSER)).status == 200
+        for name in TYPES:
+            assert (await ask(app, "GET", f"/web/{name}")).status == 200, name
+        assert (await ask(app, "GET", "/web/missing.css")).status == 404  # counted: not a page file
+        assert (await ask(app, "GET", "/share/id-1")).status == 429
 
     run(main)
