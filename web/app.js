@@ -74,8 +74,7 @@
           false);
       case 429: {
         const wait = retryAfterSeconds(response);
-        const error = new UploadError("Too many requests (429): waiting " + (wait === null ? "a moment" : wait + " s")
-          + " before retrying...", true);
+        const error = new UploadError("Too many requests (429), retrying...", true);
         error.waitMs = wait === null ? null : wait * 1000;
         return error;
       }

@@ -202,3 +202,33 @@ def test_a_missing_upload_token_is_told_in_words_and_a_good_one_uploads(
     download = link_of(page, "download", row=1)
     assert requests.get(download, timeout=10).content == original.read_bytes()
     assert wait_until(lambda: page.locator(".upload").count() == 2, "two rows")
+
+
+@pytest.mark.parametrize("flags, words", [
+    (("--max-upload-size", "1000"), "too large for this service (413)"),
+    (("--max-storage", "1000"), "storage is full (507)"),
+])
+def test_refusals_are_told_in_words(make_service: ServiceFactory, context: BrowserContext, tmp_path: Path,
+                                    flags: tuple[str, str], words: str) -> None:
+    service = make_service(*flags)
+    original = tmp_path / "two-kilobytes.bin"
+    original.write_bytes(os.urandom(2000))
+    page = context.new_page()
+    page.goto(service.url + "/")
+    page.set_input_files("#file-input", str(original))
+    page.wait_for_selector(".upload.failed", timeout=10000)
+    state = page.locator(".upload-state").inner_text()
+    assert words in state, state
+
+
+def test_too_many_requests_waits_as_told(make_service: ServiceFactory, context: BrowserContext,
+                                         tmp_path: Path) -> None:
+    service = make_service("--requests-per-minute", "1")  # the page itself is the one
+    original = tmp_path / "small.bin"
+    original.write_bytes(os.urandom(2000))
+    page = context.new_page()
+    page.goto(service.url + "/")
+    page.set_input_files("#file-input", str(original))
+    page.wait_for_selector(".upload[data-state=retrying]", timeout=10000)
+    state = page.locator(".upload-state").inner_text()
+    assert re.search(r"Too many requests \(429\), retrying in \d+ s", state), state
