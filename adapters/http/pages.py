@@ -77,7 +77,11 @@ def _size(size: int) -> str:
 
 
 def _time(rfc: str | None, absent: str) -> str:
-    return f'<time datetime="{_attr(rfc)}">{escape(rfc)}</time>' if rfc else escape(absent)
+    """``2026-12-02 22:40:37 UTC`` for people, the RFC 3339 form for programs."""
+    if not rfc:
+        return escape(absent)
+    shown = rfc.replace("T", " ").removesuffix("Z") + " UTC"
+    return f'<time datetime="{_attr(rfc)}">{escape(shown)}</time>'
 
 
 def share_page(checked: CheckedFile, links: ShareLinks, css: bool) -> bytes:

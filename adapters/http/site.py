@@ -33,7 +33,6 @@ from domain.services import CheckService
 # Plain text first: the default for curl's */*, no Accept, and ties.
 HOME_TYPES = (TEXT_PLAIN, "text/html")
 VARY = ("Vary", "Accept")
-PAGE_HEADERS = HTML_PAGE
 
 
 class Site:
@@ -89,12 +88,12 @@ class Site:
                                                   "was downloaded as many times as allowed, or was deleted.")
             else:
                 title, message = HTTPStatus(status).phrase, "The file cannot be shown now. Try again later."
-            exchange.respond(status, [*PAGE_HEADERS, *domain_error_headers(exc)],
+            exchange.respond(status, [*HTML_PAGE, *domain_error_headers(exc)],
                              error_page(status, title, message, home, self.css))
             return
         links = ShareLinks(self._link("download", exchange, file_id),
                            self._link("download_named", exchange, file_id, checked.file.name))
-        exchange.respond(200, PAGE_HEADERS, share_page(checked, links, self.css))
+        exchange.respond(200, HTML_PAGE, share_page(checked, links, self.css))
 
     def static_file(self, exchange: Exchange, name: str) -> None:
         found = self._static.get(name)

@@ -174,7 +174,10 @@ def test_the_share_page_tells_what_the_file_is_and_links_its_download() -> None:
         assert "report 2026.pdf" in text
         assert "1.46 MiB (1,536,000 bytes)" in text
         assert hashlib.sha256(body).hexdigest() in text
-        assert answer["expires"] in text and "Downloads left" in text and " 3 " in f" {' '.join(text.split())} "
+        expires = answer["expires"]  # 2023-11-16T22:30:00Z: two days after the virtual clock's start
+        assert expires == "2023-11-16T22:30:00Z" and ("time", {"datetime": expires}) in parsed.tags
+        assert "2023-11-16 22:30:00 UTC" in text
+        assert "Downloads left" in text and " 3 " in f" {' '.join(text.split())} "
         assert parsed.links() == ["http://h/download/id-1", "http://h/download/id-1/report%202026.pdf"]
         assert ("link", {"rel": "stylesheet", "href": "../web/app.css"}) in parsed.tags
         assert not [tag for tag, _ in parsed.tags if tag in ("script", "style")]
