@@ -16,6 +16,8 @@ COPY main.py config.py bootstrap.py ./
 COPY domain/ domain/
 COPY ports/ ports/
 COPY adapters/ adapters/
+# The web page's files, served as they are (adapters/http/static.py reads them from /app/web at start-up).
+COPY web/ web/
 # Precompile (the code stays root-owned and read-only for the service user, so python could not cache
 # bytecode at run time) and create the volume directory owned by the numeric service user: a new named
 # volume is populated from it, so the service can write there without running as root.

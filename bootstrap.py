@@ -16,6 +16,7 @@ from adapters.http.connection import TransportConfig
 from adapters.http.cors import CorsPolicy
 from adapters.http.routes import ROUTES, Routes
 from adapters.http.server import HttpServer
+from adapters.http.static import StaticFiles
 from adapters.throttle import RateLimits
 from config import Config
 from domain.janitor import Janitor
@@ -47,10 +48,11 @@ def build_lifecycle(config: Config, storage: Storage, ledger: Ledger, clock: Clo
 
 
 def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, ledger: Ledger,
-              access_log: AccessLog | None = None) -> HttpServer:
+              access_log: AccessLog | None = None, static: StaticFiles | None = None) -> HttpServer:
     """The HTTP server of one process (not yet listening: ``start`` it on a
     socket). With ``--workers N`` each worker process builds its own, and a
-    total rate is split evenly between them, so together they never exceed it."""
+    total rate is split evenly between them, so together they never exceed it.
+    ``static``: the web page's files (by default, read from ``web/`` now)."""
     limits = RateLimits(
         clock,
         upload_rate=config.upload_rate,
@@ -61,10 +63,13 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
         client_upload_rate=config.client_upload_rate,
         client_download_rate=config.client_download_rate,
     )
+    static = static if static is not None else StaticFiles.load()
     admission = Admission(
         RequestRates(config.requests_per_minute, clock) if config.requests_per_minute else None,
         UploadAuth(config.upload_tokens) if config.upload_tokens else None,
-        exempt_paths=[ROUTES.url("health", "")],  # health checks are never refused
+        # Health checks are never refused; nor are the page's files (served
+        # from memory, and one page view is several of them).
+        exempt_paths=[ROUTES.url("health", ""), *(ROUTES.url("static", "", name) for name in static.names())],
     )
     files = build_lifecycle(config, storage, ledger, clock)
     uploads = UploadService(storage, ids, clock, config.max_upload_size, files)
@@ -85,6 +90,7 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
         resumable,
         config.max_upload_size,
         storage.health if isinstance(storage, HealthReport) else None,
+        static,
     )
     return HttpServer(routes.session, transport_config(config), access_log,
                       ClientResolver(config.trusted_proxy, config.proxy_headers))

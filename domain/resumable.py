@@ -53,6 +53,7 @@ from domain.errors import (
     UploadLocked,
     UploadTooLarge,
 )
+from domain.lifecycle import Uploaded
 from domain.model import StoredFile
 from domain.services import UNTHROTTLED_READ, CheckService, UploadRequest, UploadService
 from domain.terms import UploadTerms
@@ -218,9 +219,11 @@ class ResumableService:
         self.hashes.forget(upload_id)
 
     async def append(self, upload_id: str, append: Append, body: ByteSource,
-                     throttle: Throttle) -> Progress | StoredFile:
-        """Append ``body`` at ``append.offset``; the stored file once the last
-        byte is in, else the new progress."""
+                     throttle: Throttle) -> Progress | StoredFile | Uploaded:
+        """Append ``body`` at ``append.offset``: the new progress; or, from the
+        append that brings the last byte, the ``Uploaded`` file with its
+        delete token (shown once, to this client); or the ``StoredFile``
+        when the upload had been finished already (a repeated last append)."""
         self._plausible(upload_id)
         try:
             appender = await self._store.open_append(upload_id)
@@ -254,7 +257,7 @@ class ResumableService:
         return append.length
 
     async def _append(self, upload_id: str, appender: PartialAppender, append: Append, body: ByteSource,
-                      throttle: Throttle) -> Progress | StoredFile:
+                      throttle: Throttle) -> Progress | Uploaded:
         info = appender.info
         if info.expires <= self._clock.wall():
             raise FileNotFound(upload_id)
@@ -295,9 +298,9 @@ class ResumableService:
         except BlobStorageFull:
             raise StorageFull() from None
         self.hashes.forget(upload_id)
-        # The ledger record (expiry, download limit) is made; its delete token
-        # is not shown by tus answers (GET /files/<id> is no secret link).
-        return uploaded.file
+        # Its delete token goes to the client that sent this last append only:
+        # GET /files/<id> and HEAD never show it (the upload URL is no secret).
+        return uploaded
 
     async def _save(self, upload_id: str, appender: PartialAppender, length: int | None,
                     running: hashlib._Hash | None) -> Progress:

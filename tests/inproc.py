@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Coroutine, Iterator, TypeVar
 
 from adapters.http.server import HttpServer
+from adapters.http.static import StaticFiles
 from bootstrap import build_app, build_janitor
 from config import Config
 from domain.janitor import Janitor
@@ -246,17 +247,19 @@ def _parse_replies(buffer: bytearray, head_only: frozenset[int]) -> Iterator[Rep
 class App:
     """A service built by ``build_app`` on an in-memory store and ledger and
     the loop's clock. Its janitor is built but not running: a test calls
-    ``janitor.sweep()`` or runs ``janitor.run()`` as a task."""
+    ``janitor.sweep()`` or runs ``janitor.run()`` as a task. ``static``: the
+    web page's files (by default the repository's ``web/``)."""
 
     config: Config = field(default_factory=Config)
     store: MemoryStore = field(default_factory=MemoryStore)
     ledger: MemoryLedger = field(default_factory=MemoryLedger)
+    static: StaticFiles | None = None
     server: HttpServer = field(init=False)
     janitor: Janitor = field(init=False)
 
     def __post_init__(self) -> None:
         clock = LoopClock()
-        self.server = build_app(self.config, self.store, clock, SequentialIds(), self.ledger)
+        self.server = build_app(self.config, self.store, clock, SequentialIds(), self.ledger, static=self.static)
         self.janitor = build_janitor(self.config, self.store, self.ledger, clock)
 
     async def put(self, file_id: str, data: bytes, metadata: dict[str, str], max_downloads: int | None = None,

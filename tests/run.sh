@@ -30,6 +30,16 @@ if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; the
         || echo "   could not install$missing; their client tests will be skipped"
 fi
 
+# Debian's Chromium for the browser tests (tests/e2e/test_browser.py drives it with Playwright; never a browser
+# that Playwright downloads). Installed when missing and running as root; without it those tests fail.
+if { [ ! -x /usr/bin/chromium ] || ! command -v chromedriver >/dev/null; } \
+        && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing chromium chromium-driver"
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+        || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }; } \
+        >/dev/null 2>&1 || echo "   could not install chromium; the browser tests will fail"
+fi
+
 # tus-js-client for tests/e2e/test_tus_clients.py, from its lock file (reinstalled when the lock changes);
 # without node those tests skip with the reason.
 tusjs=tests/e2e/tusjs

@@ -147,6 +147,10 @@ class Admission:
     def active(self) -> bool:
         return self._rates is not None or self._auth is not None
 
+    @property
+    def uploads_need_token(self) -> bool:
+        return self._auth is not None
+
     def refuse(self, exchange: Exchange) -> bool:
         """Answer ``exchange`` with a refusal if a check fails; True if it did."""
         request = exchange.request

@@ -6,7 +6,12 @@ Every part with a file name is stored as a file, streamed: the request body
 is read only as fast as the parts are written (``FormReader`` feeds the
 sans-I/O ``MultipartParser`` with the body as it arrives, and each file part
 is a ``ByteSource`` for ``UploadService.upload``), so memory stays flat in
-the size of the files. Text fields are read and ignored. All or nothing: if
+the size of the files. Text fields are read and ignored, except the upload
+terms: ``expires-in``, ``max-days`` and ``max-downloads`` (the headers'
+names and values) sent before the first file part, so that a page's plain
+form without JavaScript can ask for them; a non-empty field wins over the
+header of the same name, an empty one (an input left blank) is absent;
+each value is kept up to ``MAX_TERM_FIELD`` bytes. All or nothing: if
 the form turns out malformed or truncated, or any file is refused (too
 large, empty, disk full), the files already stored from it are removed and
 nothing of the form remains.
@@ -23,7 +28,7 @@ import logging
 from adapters.http.exchange import Exchange
 from adapters.http.multipart import END, NEED_DATA, PART_END, MultipartParser, PartData, PartStart, boundary_of
 from adapters.throttle import UNLIMITED
-from domain.errors import UploadTooLarge
+from domain.errors import BadUploadTerms, UploadTooLarge
 from domain.lifecycle import Uploaded
 from domain.services import UNTHROTTLED_READ, UploadRequest, UploadService
 from domain.terms import UploadTerms
@@ -33,6 +38,8 @@ from ports.transfer import ByteSource
 log = logging.getLogger("uds.forms")
 
 FORM_OVERHEAD = 1 << 20
+TERM_FIELDS = ("expires-in", "max-days", "max-downloads")
+MAX_TERM_FIELD = 64
 
 
 def is_form(content_type: str | None) -> bool:
@@ -61,6 +68,9 @@ class FormReader:
         self._received = 0
         self._in_file = False
         self._ended = False
+        # The upload-term fields read so far (name -> raw bytes), and the one being read.
+        self.terms: dict[str, bytes] = {}
+        self._term: str | None = None
 
     async def _next_piece(self) -> bytes:
         """The next piece of the body (``b""`` at its end), counted against
@@ -95,9 +105,18 @@ class FormReader:
             elif isinstance(event, PartStart) and event.filename:
                 self._in_file = True
                 return event
+            elif isinstance(event, PartStart):
+                self._term = event.name.lower() if event.name.lower() in TERM_FIELDS else None
+                if self._term is not None:
+                    self.terms[self._term] = b""
+            elif isinstance(event, PartData) and self._term is not None:
+                value = self.terms[self._term] + event.data
+                if len(value) > MAX_TERM_FIELD:
+                    raise BadUploadTerms(f"the form field {self._term} is over {MAX_TERM_FIELD} bytes")
+                self.terms[self._term] = value
             elif event is END:
                 self._ended = True
-            # Otherwise a text field (its start, data or end): read and ignored.
+            # Otherwise other text fields (their start, data or end): read and ignored.
         return None
 
     async def read(self, max_bytes: int) -> bytes:
@@ -127,9 +146,11 @@ async def upload_form(exchange: Exchange, uploads: UploadService, throttle: Thro
                       terms: UploadTerms) -> list[Uploaded]:
     """Store every file of the form in ``exchange``'s body, in order; all
     or nothing; every file gets the upload's ``terms`` (expiry, download
-    limit). Raises ``MultipartError`` (malformed, truncated), ``NoFileInForm``,
-    or what storing a file raises (``UploadTooLarge``, ``EmptyUpload``,
-    ``StorageFull``, a broken body's error), after removing what was stored."""
+    limit: from the headers, or from the form's term fields before its first
+    file). Raises ``MultipartError`` (malformed, truncated), ``NoFileInForm``,
+    ``BadUploadTerms``, or what storing a file raises (``UploadTooLarge``,
+    ``EmptyUpload``, ``StorageFull``, a broken body's error), after removing
+    what was stored."""
     request = exchange.request
     max_file_size = uploads.max_size
     max_body = max_file_size + FORM_OVERHEAD if max_file_size else 0
@@ -141,6 +162,8 @@ async def upload_form(exchange: Exchange, uploads: UploadService, throttle: Thro
     stored: list[Uploaded] = []
     try:
         while (part := await form.next_file()) is not None:
+            if not stored and form.terms:
+                terms = form_terms(request.headers, form.terms)
             # The form reader pays for the body's bytes: the file itself is not metered twice.
             stored.append(await uploads.upload(
                 UploadRequest(name=part.filename, content_type=part.content_type, declared_size=None,
@@ -159,3 +182,16 @@ async def upload_form(exchange: Exchange, uploads: UploadService, throttle: Thro
             log.info("removed %d file(s) stored from a form that failed", len(stored))
         raise
     return stored
+
+
+def form_terms(headers: dict[str, str], fields: dict[str, bytes]) -> UploadTerms:
+    """The upload terms from the form's term fields, each falling back on
+    the header of the same name when absent or blank. Raises ``BadUploadTerms``."""
+    values: list[str | None] = []
+    for name in TERM_FIELDS:
+        raw = fields.get(name, b"").strip()
+        try:
+            values.append(raw.decode("ascii") if raw else headers.get(name))
+        except UnicodeDecodeError:
+            raise BadUploadTerms(f"the form field {name} is not ASCII") from None
+    return UploadTerms.parse(*values)

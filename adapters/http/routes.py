@@ -4,7 +4,8 @@ service, answer (JSON, or the links as text for a client that prefers
 The URL shapes live in ``ROUTES`` (the route table);
 domain errors become answers through ``adapters/http/errors.py`` only; form
 uploads are driven by ``adapters/http/forms.py``, CORS decided by
-``adapters/http/cors.py``.
+``adapters/http/cors.py``; the pages for people (``/``, ``/share/<id>``,
+``/web/<name>``) are answered by ``adapters/http/site.py``.
 
 Deleting: ``DELETE /download/<id>`` with ``X-Delete-Token``, or ``DELETE
 /delete/<id>/<token>`` (the ``linkfordelete`` of the upload's answer, token
@@ -20,26 +21,18 @@ from urllib.parse import unquote
 from adapters.http.admission import Admission
 from adapters.http.cors import CorsPolicy
 from adapters.http.exchange import Exchange, Handler
-from adapters.http.errors import domain_error_headers, domain_error_payload
+from adapters.http.errors import domain_error_headers, domain_error_payload, status_of
 from adapters.http.forms import NoFileInForm, is_form, upload_form
-from adapters.http.answers import (
-    JSON_TYPE,
-    NOSNIFF,
-    TEXT_LINKS,
-    TEXT_PLAIN,
-    UPLOAD_ANSWER_TYPES,
-    CheckBodies,
-    download_headers,
-    lifetime,
-)
+from adapters.http.answers import JSON_TYPE, CheckBodies, UploadAnswers, download_headers
 from adapters.http.headers import UNSATISFIABLE, byte_range, disposition_filename, etag_for, etag_matches
 from adapters.http.multipart import MultipartError
-from adapters.http.negotiation import choose
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
+from adapters.http.site import Site
+from adapters.http.static import StaticFiles
 from adapters.http.tus import METHODS as TUS_METHODS
 from adapters.http.tus import TusEndpoints
 from domain.errors import DomainError
-from domain.lifecycle import Uploaded, rfc3339
+from domain.lifecycle import rfc3339
 from domain.memo import IdentityMemo
 from domain.model import StoredFile
 from domain.resumable import ResumableService
@@ -64,7 +57,13 @@ ROUTES = Router([
     # transfer.sh's habit: `curl --upload-file f http://host/f`.
     Route("upload_at_root", ("PUT",), "/{name}", fallback=True),
     Route("tus", TUS_METHODS, "/files/{id}", bare=True),
+    # -- pages for people (issue 16: adapters/http/site.py) --
+    # A fallback, so that `PUT /` stays the transfer.sh upload above.
+    Route("home", READ_METHODS, "/", fallback=True),
+    Route("share", READ_METHODS, "/share/{id}"),
+    Route("static", READ_METHODS, "/web/{name}"),
 ])
+PAGE_ROUTES = ("home", "share", "static")
 
 
 @dataclass
@@ -108,13 +107,15 @@ class Routes:
         resumable: ResumableService | None = None,
         max_upload_size: int = 0,
         health: Callable[[], Awaitable[str | None]] | None = None,
+        static: StaticFiles | None = None,
     ) -> None:
         """``public_url``: a validated ``scheme://host[:port][/prefix]`` that
         links are built on instead of the origin the request was sent to.
         ``cors``: the origins whose pages may call the API (none by default).
         ``admission``: the request-level checks (rate, upload tokens), made
         after CORS, so a browser can read a 401 or a 429 too.
-        ``resumable``: the tus endpoints' service (``None``: they answer 404)."""
+        ``resumable``: the tus endpoints' service (``None``: they answer 404).
+        ``static``: the web page's files (none by default)."""
         self._upload = upload
         self._check = check
         self._download = download
@@ -127,7 +128,10 @@ class Routes:
         # file record: made once per record, not once per request.
         self._check_bodies = CheckBodies()
         self._download_headers: IdentityMemo[StoredFile, list[tuple[str, str]]] = IdentityMemo(download_headers)
-        self._tus = TusEndpoints(resumable, max_upload_size, self.url, self.upload_answer)
+        self._site = Site(static or StaticFiles({}), check, self.url,
+                          admission is not None and admission.uploads_need_token)
+        self._answers = UploadAnswers(self.url, self._site.css)
+        self._tus = TusEndpoints(resumable, max_upload_size, self.url, self._answers.finished)
         self._health = health
 
     def session(self) -> Handler:
@@ -164,6 +168,8 @@ class Routes:
                 await self.upload(exchange, unquote(match.value) or None, session)
             elif name == "tus":
                 await self._tus.handle(exchange, match.value, session.upload)
+            elif name in PAGE_ROUTES:
+                await self._site.handle(exchange, name, match.value)
             else:
                 await self.health(exchange)
         except DomainError as exc:
@@ -212,13 +218,18 @@ class Routes:
         headers = request.headers
         terms = UploadTerms.parse(headers.get("expires-in"), headers.get("max-days"), headers.get("max-downloads"))
         if request.method == "POST" and is_form(content_type):
+            # A browser posting the page's form reads a refusal as a page too.
+            refuse = self._answers.refuse
             try:
                 files = await upload_form(exchange, self._upload, session.upload(), terms)
             except MultipartError as exc:
-                exchange.respond_error(exc.status, f"malformed multipart/form-data: {exc.message}")
+                refuse(exchange, exc.status, f"malformed multipart/form-data: {exc.message}")
                 return
             except NoFileInForm:
-                exchange.respond_error(400, "the form has no file part (a part with a filename)")
+                refuse(exchange, 400, "the form has no file part (a part with a filename)")
+                return
+            except DomainError as exc:
+                refuse(exchange, status_of(exc), str(exc), domain_error_headers(exc))
                 return
         else:
             disposition = request.headers.get("content-disposition")
@@ -235,57 +246,7 @@ class Routes:
             log.info("stored %s %r (%d bytes, sha256 %s, expires %s, downloads %s)", stored.id, stored.name,
                      stored.size, stored.sha256, rfc3339(uploaded.record.expires) or "never",
                      uploaded.record.max_downloads or "unlimited")
-        self.answer_upload(exchange, files)
-
-    def answer_upload(self, exchange: Exchange, files: list[Uploaded]) -> None:
-        """201 for one or more stored files: the JSON of the first, plus
-        ``"files"`` (every file's JSON, in order) when there are several; or,
-        when the client prefers ``text/plain``, its links, one per line.
-        ``Location`` is the first file's download link, ``X-Url-Delete`` its
-        delete link (as transfer.sh has it)."""
-        answers = [self.upload_payload(exchange, uploaded) for uploaded in files]
-        location = [("Location", str(answers[0]["linkfordownload"])),
-                    ("X-Url-Delete", str(answers[0]["linkfordelete"]))]
-        if choose(exchange.request.headers.get("accept"), UPLOAD_ANSWER_TYPES) == TEXT_PLAIN:
-            lines = "".join(f"{answer[key]}\n" for answer in answers for key in TEXT_LINKS if key in answer)
-            exchange.respond(201, [("Content-Type", TEXT_PLAIN), NOSNIFF, *location], lines.encode("utf-8"))
-            return
-        body = dict(answers[0])
-        if len(answers) > 1:
-            body["files"] = answers
-        exchange.respond_json(201, body, location)
-
-    def upload_payload(self, exchange: Exchange, uploaded: Uploaded) -> dict[str, object]:
-        """The JSON object that describes one stored file in an upload answer."""
-        stored = uploaded.file
-        return {
-            "status": 201,
-            "fileisuploaded": stored.name,
-            "linkforcheck": self.url("check", exchange, stored.id),
-            "linkfordownload": self.url("download", exchange, stored.id),
-            "linkfordownloadnamed": self.url("download_named", exchange, stored.id, stored.name),
-            "linkfordelete": self.url("delete", exchange, stored.id, uploaded.delete_token),
-            "deletetoken": uploaded.delete_token,
-            "id": stored.id,
-            "size": stored.size,
-            "sha256": stored.sha256,
-            **lifetime(uploaded.record),
-        }
-
-    def upload_answer(self, status: int, exchange: Exchange, stored: StoredFile) -> dict[str, object]:
-        """The JSON of a finished resumable upload (``GET /files/<id>``,
-        ``adapters/http/tus.py``): a plain upload's keys without the delete
-        link and token, which are shown once, to the uploader."""
-        return {
-            "status": status,
-            "fileisuploaded": stored.name,
-            "linkforcheck": self.url("check", exchange, stored.id),
-            "linkfordownload": self.url("download", exchange, stored.id),
-            "linkfordownloadnamed": self.url("download_named", exchange, stored.id, stored.name),
-            "id": stored.id,
-            "size": stored.size,
-            "sha256": stored.sha256,
-        }
+        self._answers.respond(exchange, files)
 
     async def health(self, exchange: Exchange) -> None:
         """200 when the store could take an upload now; 503 with the reason

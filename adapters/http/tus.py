@@ -5,6 +5,11 @@
 upload: ``OPTIONS``, ``HEAD``, ``PATCH``, ``DELETE``, and ``GET`` for its
 progress, or the stored file's JSON once finished). Extensions: creation,
 creation-with-upload, termination, checksum (sha1, sha256, md5), expiration.
+A creation may carry the lifecycle headers of a plain upload (``Expires-In``,
+``Max-Days``, ``Max-Downloads``): they apply to the stored file it becomes.
+The answer to the append that completes an upload carries its links, the
+delete link (``Upload-Delete-Link``) included: like a plain upload's
+``linkfordelete``, it is shown once, to the uploader.
 
 Every answer but ``OPTIONS`` carries ``Tus-Resumable``; a request without the
 supported one gets 412 with ``Tus-Version`` (``GET``, which is ours, not tus's,
@@ -15,7 +20,7 @@ answers through ``adapters/http/errors.py`` like everywhere else.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Protocol
 
 from adapters.http.errors import domain_error_payload
 from adapters.http.exchange import Exchange
@@ -34,9 +39,11 @@ from adapters.http.tus_headers import (
     parse_size,
 )
 from domain.errors import DomainError, PastLength
+from domain.lifecycle import Uploaded
 from domain.model import StoredFile
 from domain.resumable import CHECKSUM_ALGORITHMS, Append, Progress, ResumableService
 from domain.services import UploadRequest
+from domain.terms import UploadTerms
 from ports.throttle import Throttle
 
 ROUTE = "tus"
@@ -47,7 +54,13 @@ TUS_RESUMABLE = ("Tus-Resumable", TUS_VERSION)
 NO_STORE = ("Cache-Control", "no-store")
 
 Headers = list[tuple[str, str]]
-Link = Callable[[str, Exchange, str], str]
+
+
+class Link(Protocol):
+    def __call__(self, route: str, exchange: Exchange, *values: str) -> str:
+        """The public URL of ``route`` for ``values``."""
+
+
 Answer = Callable[[int, Exchange, StoredFile], dict[str, object]]
 
 
@@ -126,13 +139,16 @@ class TusEndpoints:
         checksum = parse_checksum(headers) if with_upload else None
         if length is not None and declared is not None and declared > length:
             raise PastLength(length)
+        terms = UploadTerms.parse(headers.get("expires-in"), headers.get("max-days"), headers.get("max-downloads"))
         progress = await service.create(UploadRequest(
             name=metadata_text(metadata, "filename", "name"),
             content_type=metadata_text(metadata, "filetype", "type"),
             declared_size=length,
+            terms=terms,
+            client=exchange.client.address,
         ), raw_metadata)
         extra.append(("Location", self._link(ROUTE, exchange, progress.id)))
-        result: Progress | StoredFile = progress
+        result: Progress | StoredFile | Uploaded = progress
         if with_upload:
             result = await service.append(progress.id, Append(0, declared, None, checksum), exchange, throttle())
         exchange.respond(201, [TUS_RESUMABLE, *extra, *self._state(exchange, result)])
@@ -179,11 +195,17 @@ class TusEndpoints:
             "expires": rfc3339(result.expires),
         }, [NO_STORE])
 
-    def _state(self, exchange: Exchange, result: Progress | StoredFile) -> Headers:
+    def _state(self, exchange: Exchange, result: Progress | StoredFile | Uploaded) -> Headers:
         """``Upload-Offset``, then ``Upload-Expires`` while in progress, or the
-        stored file's links once finished."""
+        stored file's links once finished (with the delete link when this
+        very request finished it)."""
+        if isinstance(result, Uploaded):
+            stored = result.file
+            return [*self._state(exchange, stored),
+                    ("Upload-Delete-Link", self._link("delete", exchange, stored.id, result.delete_token))]
         if isinstance(result, StoredFile):
             return [("Upload-Offset", str(result.size)),
                     ("Upload-Check-Link", self._link("check", exchange, result.id)),
-                    ("Upload-Download-Link", self._link("download", exchange, result.id))]
+                    ("Upload-Download-Link", self._link("download", exchange, result.id)),
+                    ("Upload-Share-Link", self._link("share", exchange, result.id))]
         return [("Upload-Offset", str(result.offset)), ("Upload-Expires", http_date(result.expires))]

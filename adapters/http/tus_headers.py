@@ -29,7 +29,8 @@ REQUEST_HEADERS = ("Tus-Resumable", "Upload-Length", "Upload-Defer-Length", "Upl
                    "Upload-Checksum", "X-HTTP-Method-Override", "Content-Type")
 RESPONSE_HEADERS = ("Location", "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size",
                     "Tus-Checksum-Algorithm", "Upload-Offset", "Upload-Length", "Upload-Defer-Length",
-                    "Upload-Metadata", "Upload-Expires", "Upload-Check-Link", "Upload-Download-Link")
+                    "Upload-Metadata", "Upload-Expires", "Upload-Check-Link", "Upload-Download-Link",
+                    "Upload-Share-Link", "Upload-Delete-Link")
 
 _KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # a token: no space, no comma, not empty
 

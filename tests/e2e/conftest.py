@@ -90,11 +90,11 @@ def read_all(sock: socket.socket, timeout: float) -> bytes:
 
 
 def start_service(storage: Path, log_path: Path, *args: str, env: dict[str, str] | None = None,
-                  wait: bool = True) -> Service:
+                  wait: bool = True, cwd: Path = ROOT) -> Service:
     command = [sys.executable, str(ROOT / "main.py"), "--host", "127.0.0.1", "--port", "0",
                "--storage", str(storage), *args]
     log_file = open(log_path, "wb")
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(command, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT,
                             env={**os.environ, **(env or {})})
     log_file.close()
     service = Service(proc, "127.0.0.1", 0, storage, log_path, list(args))
@@ -119,14 +119,16 @@ ServiceFactory = Callable[..., Service]
 
 @pytest.fixture
 def make_service(tmp_path: Path) -> Iterator[ServiceFactory]:
-    """``make_service(*flags)`` starts a service; all are stopped (SIGTERM,
-    expecting exit 0) at the end of the test."""
+    """``make_service(*flags)`` starts a service (in the repository, or in
+    ``cwd``); all are stopped (SIGTERM, expecting exit 0) at the end of the test."""
     started: list[Service] = []
     counter = iter(range(1000))
 
-    def make(*args: str, storage: Path | None = None, env: dict[str, str] | None = None) -> Service:
+    def make(*args: str, storage: Path | None = None, env: dict[str, str] | None = None,
+             cwd: Path = ROOT) -> Service:
         n = next(counter)
-        service = start_service(storage or tmp_path / f"storage{n}", tmp_path / f"service{n}.log", *args, env=env)
+        service = start_service(storage or tmp_path / f"storage{n}", tmp_path / f"service{n}.log", *args, env=env,
+                                cwd=cwd)
         started.append(service)
         return service
 

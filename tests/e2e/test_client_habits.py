@@ -28,10 +28,11 @@ def test_curl_upload_file_to_the_root_then_a_text_answer(service: Service, tmp_p
     assert uploaded.stdout.endswith("}\n")  # the prompt after it starts on a line of its own
 
     plain = run(curl, "-s", "-H", "Accept: text/plain", "-T", str(source), service.url + "/greeting.txt")
-    # The download link on the first line, the delete link (issue 14) on the second.
-    link, delete, end = plain.stdout.split("\n")
+    # The download link on the first line, the delete link (issue 14) on the second, the share page (issue 16)
+    # on the third.
+    link, delete, share, end = plain.stdout.split("\n")
     assert link.startswith(service.url + "/download/") and delete.startswith(service.url + "/delete/"), plain
-    assert end == ""
+    assert share == link.replace("/download/", "/share/") and end == ""
     assert run(curl, "-s", link).stdout == "hello, world\n"
 
     location = run(curl, "-s", "-o", "/dev/null", "-w", "%header{location}\n", "-T", str(source),

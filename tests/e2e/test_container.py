@@ -29,7 +29,7 @@ from tests.e2e.podman import Container, Podman, find_container_smoke, quiet
 # inside the first test's set-up; the tests themselves take seconds.
 pytestmark = [pytest.mark.container, pytest.mark.timeout(300)]
 
-RUNTIME_CODE = {"main.py", "config.py", "bootstrap.py", "domain", "ports", "adapters"}
+RUNTIME_CODE = {"main.py", "config.py", "bootstrap.py", "domain", "ports", "adapters", "web"}
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,9 @@ def test_container_serves_keeps_files_across_containers_and_stops_on_sigterm(
         body = upload(client, first.url, data, "report.pdf")
         assert body["sha256"] == digest and body["linkfordownload"] == f"{first.url}/download/{body['id']}"
         assert download_sha256(client, first.url, body["id"]) == digest
+        # The web page's files are in the image (web/ next to the code).
+        page = client.get(first.url + "/", headers={"Accept": "text/html"}, timeout=10)
+        assert page.status_code == 200 and page.content == (ROOT / "web" / "index.html").read_bytes()
 
         # UDS_* variables reach the service: 3 MiB is refused from Content-Length alone.
         host, port = first.url.removeprefix("http://").rsplit(":", 1)

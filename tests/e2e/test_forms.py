@@ -60,8 +60,9 @@ def test_curl_form_with_one_and_several_files(service: Service, tmp_path: Path) 
 
     links = run(curl, "-s", "-H", "Accept: text/plain", "-F", f"a=@{pdf}", "-F", f"b=@{notes}",
                 service.url + "/upload/").stdout.splitlines()
-    assert len(links) == 4 and all(link.startswith(service.url + "/download/") for link in links[0::2])
-    assert all(link.startswith(service.url + "/delete/") for link in links[1::2])
+    assert len(links) == 6 and all(link.startswith(service.url + "/download/") for link in links[0::3])
+    assert all(link.startswith(service.url + "/delete/") for link in links[1::3])
+    assert all(link.startswith(service.url + "/share/") for link in links[2::3])
 
 
 def test_requests_files_with_a_text_field(service: Service) -> None:

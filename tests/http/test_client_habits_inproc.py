@@ -50,7 +50,7 @@ def test_put_at_the_root_stores_a_file_of_that_name() -> None:
         )
         assert root.status == upload.status == 201
         per_file = {"id": "", "linkforcheck": "", "linkfordownload": "", "linkfordownloadnamed": "",
-                    "linkfordelete": "", "deletetoken": ""}
+                    "linkforshare": "", "linkfordelete": "", "deletetoken": ""}
         assert {**root.json(), **per_file} == {**upload.json(), **per_file}
         assert root.json()["fileisuploaded"] == "hello world.txt"
         assert root.headers["location"] == "http://h:8000/download/id-1"
@@ -90,9 +90,10 @@ def test_accept_text_plain_gets_the_link_on_one_line() -> None:
             b"PUT /c.txt HTTP/1.1\r\nHost: h\r\nAccept: text/plain, application/json\r\nContent-Length: 2\r\n\r\nhi",
             b"PUT /d.txt HTTP/1.1\r\nHost: h\r\nAccept: text/plain\r\nContent-Length: 0\r\n\r\n",
         )
-        # The download link, then (issue 14) the delete link, one a line.
-        download, delete, end = text.body.split(b"\n")
+        # The download link, then (issue 14) the delete link, then (issue 16) the share page, one a line.
+        download, delete, share, end = text.body.split(b"\n")
         assert text.status == 201 and download == b"http://h/download/id-1" and end == b""
+        assert share == b"http://h/share/id-1"
         assert delete.startswith(b"http://h/delete/id-1/")
         assert text.headers["content-type"] == "text/plain; charset=utf-8"
         assert text.headers["x-content-type-options"] == "nosniff"

@@ -79,8 +79,9 @@ def test_several_files_and_text_fields() -> None:
         await settle()
         [text] = pipe.replies()
         lines = text.body.split(b"\n")
-        assert text.status == 201 and lines[0::2] == [b"http://h/download/id-3", b"http://h/download/id-4", b""]
-        assert lines[1].startswith(b"http://h/delete/id-3/") and lines[3].startswith(b"http://h/delete/id-4/")
+        assert text.status == 201 and lines[0::3] == [b"http://h/download/id-3", b"http://h/download/id-4", b""]
+        assert lines[1].startswith(b"http://h/delete/id-3/") and lines[4].startswith(b"http://h/delete/id-4/")
+        assert (lines[2], lines[5]) == (b"http://h/share/id-3", b"http://h/share/id-4")
 
     run(main)
 
@@ -199,5 +200,39 @@ def test_the_result_does_not_depend_on_how_the_body_arrives() -> None:
             assert reply.status == 201, (step, reply)
             assert [f["size"] for f in reply.json()["files"]] == [len(BOUNDARY) + 8, 100], step
             assert app.store.blobs["id-1"][0] == b"\r\n--%s-\r\n\r" % BOUNDARY
+
+    run(main)
+
+
+def test_term_fields_before_the_first_file_set_its_expiry_and_download_limit() -> None:
+    """A page's plain form (no JavaScript, so no headers) asks for terms with fields."""
+    async def main() -> None:
+        app = App()
+        created = 1_700_001_000  # LoopClock.wall() when the virtual loop starts
+        body = form(field("expires-in", b"1h"), field("max-downloads", b" 2 "), field("max-days", b""),
+                    file_part("a.txt", b"first"), file_part("b.txt", b"second"), field("max-downloads", b"9"))
+        _, [reply] = await send(app, post(body, b"Max-Downloads: 5\r\nExpires-In: 1d\r\n"))
+        assert reply.status == 201, reply
+        for answer in reply.json()["files"]:
+            assert answer["downloads_left"] == 2  # the field wins over the header; the one after the files is late
+        assert [record.expires for record in app.ledger.records.values()] == [created + 3600] * 2
+        # A blank field leaves the header's term; no field at all, the headers' terms.
+        _, [blank] = await send(app, post(form(field("max-downloads", b""), file_part("c.txt", b"c")),
+                                          b"Max-Downloads: 4\r\n"))
+        assert blank.json()["downloads_left"] == 4 and blank.json()["expires"] == "2023-11-21T22:30:00Z"
+
+    run(main)
+
+
+def test_bad_term_fields_are_refused_and_store_nothing() -> None:
+    async def main() -> None:
+        app = App()
+        for name, value in ((b"max-downloads", b"0"), (b"expires-in", b"soon"), (b"max-days", b"9" * 65),
+                            (b"max-downloads", "\u00e9".encode())):
+            body = form(field(name.decode(), value), file_part("a.txt", b"first"))
+            _, [reply] = await send(app, post(body))
+            assert reply.status == 400, (name, value, reply)
+            assert name.decode() in reply.json()["message"].lower(), reply.json()
+        assert not app.store.blobs and not app.ledger.records
 
     run(main)

@@ -101,6 +101,7 @@ def test_an_upload_in_three_patches_becomes_a_plain_stored_file() -> None:
         assert (reply.status, reply.headers["upload-offset"]) == (204, "11")
         assert reply.headers["upload-check-link"] == f"http://h/check/{upload_id}"
         assert reply.headers["upload-download-link"] == f"http://h/download/{upload_id}"
+        assert reply.headers["upload-share-link"] == f"http://h/share/{upload_id}"
         assert app.store.blobs[upload_id][0] == b"hello world"
         finished = (await exchange(app, b"GET /files/%s HTTP/1.1\r\nHost: h\r\n\r\n" % upload_id.encode())).json()
         plain = (await exchange(app, b"POST /upload/ HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n"
@@ -112,6 +113,7 @@ def test_an_upload_in_three_patches_becomes_a_plain_stored_file() -> None:
         assert finished["sha256"] == plain["sha256"] == hashlib.sha256(b"hello world").hexdigest()
         assert finished["fileisuploaded"] == "r\u00e9sum\u00e9.pdf"
         assert finished["linkfordownload"] == f"http://h/download/{upload_id}"
+        assert finished["linkforshare"] == f"http://h/share/{upload_id}"
         check = (await exchange(app, b"GET /check/%s HTTP/1.1\r\nHost: h\r\n\r\n" % upload_id.encode())).json()
         assert check["sha256"] == plain["sha256"] and check["size"] == 11
         assert app.store.blobs[upload_id][1]["content_type"] == "application/pdf"
@@ -353,5 +355,38 @@ def test_the_janitor_sweeps_once_as_it_starts() -> None:
         await settle()
         assert set(store.partials) == {"id-8"}
         sweeping.cancel()
+
+    run(main)
+
+
+def test_creation_carries_expiry_and_download_limit_and_the_last_patch_the_delete_link() -> None:
+    """What a web page needs from tus alone: the lifecycle headers of a plain
+    upload on creation, and the delete link once, to the client that sent
+    the last byte (a HEAD or GET of the upload never shows it)."""
+    async def main() -> None:
+        app = app_with(default_ttl=7 * 86400.0)
+        bad = await exchange(app, b"POST /files/ HTTP/1.1\r\nHost: h\r\n" + TUS + b"Upload-Length: 3\r\n"
+                             b"Expires-In: soon\r\nContent-Length: 0\r\n\r\n")
+        assert bad.status == 400 and "Expires-In" in bad.json()["message"]
+        upload_id = await create(app, 5, b"Expires-In: 2h\r\nMax-Downloads: 2\r\n")
+        reply = await exchange(app, patch(upload_id, 0, b"hello"))
+        assert reply.status == 204
+        delete_link = reply.headers["upload-delete-link"]
+        assert delete_link.startswith(f"http://h/delete/{upload_id}/")
+        reply = await exchange(app, head(upload_id), head=True)
+        assert "upload-delete-link" not in reply.headers
+        finished = (await exchange(app, b"GET /files/%s HTTP/1.1\r\nHost: h\r\n\r\n" % upload_id.encode())).json()
+        assert "linkfordelete" not in finished
+        check = (await exchange(app, b"GET /check/%s HTTP/1.1\r\nHost: h\r\n\r\n" % upload_id.encode())).json()
+        assert check["downloads_left"] == 2 and check["expires"] is not None
+        record = await app.ledger.get(upload_id)
+        assert record is not None and record.expires is not None
+        assert record.expires - record.created == 2 * 3600
+        assert record.client == "127.0.0.1"
+        path = delete_link.removeprefix("http://h").encode()
+        reply = await exchange(app, b"DELETE %s HTTP/1.1\r\nHost: h\r\n\r\n" % path)
+        assert reply.status == 204
+        gone = await exchange(app, b"GET /check/%s HTTP/1.1\r\nHost: h\r\n\r\n" % upload_id.encode())
+        assert gone.status == 404
 
     run(main)

@@ -25,6 +25,13 @@ from domain.errors import DomainError, FileNotFound, StorageFull, UploadTooLarge
     ("PUT", "/hello.txt", "upload_at_root", ("hello.txt",)),
     ("PUT", "/x%2Fy", "upload_at_root", ("x%2Fy",)),
     ("PUT", "/checks", "upload_at_root", ("checks",)),
+    # Issue 16: the pages. `/` is the page for GET and HEAD, and still the root upload for PUT.
+    ("GET", "/", "home", ()),
+    ("HEAD", "/", "home", ()),
+    ("PUT", "/", "upload_at_root", ("",)),
+    ("GET", "/share/abc", "share", ("abc",)),
+    ("HEAD", "/web/app.css", "static", ("app.css",)),
+    ("GET", "/web/..%2Fmain.py", "static", ("..%2Fmain.py",)),  # the raw segment: never decoded into a path
 ])
 def test_requests_find_their_route(method: str, path: str, name: str, values: tuple[str, ...]) -> None:
     match = ROUTES.match(method, path)
@@ -32,8 +39,8 @@ def test_requests_find_their_route(method: str, path: str, name: str, values: tu
     assert match.value == (values[0] if values else "")
 
 
-@pytest.mark.parametrize("path", ["/", "/check", "/downloads/x", "/healthz/", "/uploadx", "/health", "/check/a/b",
-                                  "/hello.txt"])
+@pytest.mark.parametrize("path", ["/check", "/downloads/x", "/healthz/", "/uploadx", "/health", "/check/a/b",
+                                  "/hello.txt", "/web", "/web/a/b.css", "/web/../main.py", "/share/a/b", "//"])
 def test_unknown_paths_are_no_route(path: str) -> None:
     with pytest.raises(NoRoute):
         ROUTES.match("GET", path)
