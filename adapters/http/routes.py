@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 from urllib.parse import unquote
 
 from adapters.http.admission import Admission
@@ -35,6 +34,7 @@ from adapters.http.answers import (
 from adapters.http.headers import UNSATISFIABLE, byte_range, disposition_filename, etag_for, etag_matches
 from adapters.http.multipart import MultipartError
 from adapters.http.negotiation import choose
+from adapters.http.operations import Operations
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
 from adapters.http.tus import METHODS as TUS_METHODS
 from adapters.http.tus import TusEndpoints
@@ -61,6 +61,7 @@ ROUTES = Router([
     Route("download_named", READ_METHODS, "/download/{id}/{name...}"),
     Route("delete", ("DELETE",), "/delete/{id}/{token}"),
     Route("health", READ_METHODS, "/healthz"),
+    Route("metrics", READ_METHODS, "/metrics"),  # unless --metrics-listen serves it elsewhere
     # transfer.sh's habit: `curl --upload-file f http://host/f`.
     Route("upload_at_root", ("PUT",), "/{name}", fallback=True),
     Route("tus", TUS_METHODS, "/files/{id}", bare=True),
@@ -107,14 +108,15 @@ class Routes:
         admission: Admission | None = None,
         resumable: ResumableService | None = None,
         max_upload_size: int = 0,
-        health: Callable[[], Awaitable[str | None]] | None = None,
+        operations: Operations | None = None,
     ) -> None:
         """``public_url``: a validated ``scheme://host[:port][/prefix]`` that
         links are built on instead of the origin the request was sent to.
         ``cors``: the origins whose pages may call the API (none by default).
         ``admission``: the request-level checks (rate, upload tokens), made
         after CORS, so a browser can read a 401 or a 429 too.
-        ``resumable``: the tus endpoints' service (``None``: they answer 404)."""
+        ``resumable``: the tus endpoints' service (``None``: they answer 404).
+        ``operations``: ``/healthz`` and ``/metrics``."""
         self._upload = upload
         self._check = check
         self._download = download
@@ -128,7 +130,7 @@ class Routes:
         self._check_bodies = CheckBodies()
         self._download_headers: IdentityMemo[StoredFile, list[tuple[str, str]]] = IdentityMemo(download_headers)
         self._tus = TusEndpoints(resumable, max_upload_size, self.url, self.upload_answer)
-        self._health = health
+        self._operations = operations or Operations()
 
     def session(self) -> Handler:
         """The handler of one new connection."""
@@ -150,7 +152,7 @@ class Routes:
                                    [("Allow", ", ".join(exc.allowed))])
             return
         try:
-            name = match.route.name
+            name = exchange.route = match.route.name
             if name == "check":
                 await self.check(exchange, match.value)
             elif name == "download" and request.method == "DELETE":
@@ -165,7 +167,7 @@ class Routes:
             elif name == "tus":
                 await self._tus.handle(exchange, match.value, session.upload)
             else:
-                await self.health(exchange)
+                await self._operations.answer(name, exchange)
         except DomainError as exc:
             status, payload = domain_error_payload(exc)
             exchange.respond_json(status, payload, domain_error_headers(exc))
@@ -286,15 +288,6 @@ class Routes:
             "size": stored.size,
             "sha256": stored.sha256,
         }
-
-    async def health(self, exchange: Exchange) -> None:
-        """200 when the store could take an upload now; 503 with the reason
-        (not writable, below the free-space floor) otherwise."""
-        problem = await self._health() if self._health is not None else None
-        if problem is None:
-            exchange.respond_json(200, {"status": 200, "message": "ok"})
-        else:
-            exchange.respond_error(503, problem, [("Retry-After", "30")])
 
     async def check(self, exchange: Exchange, file_id: str) -> None:
         checked = await self._check.check(file_id)

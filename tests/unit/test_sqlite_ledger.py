@@ -18,7 +18,8 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 import pytest
 
-from adapters.ledger.sqlite import SCHEMA_VERSION, LedgerVersionError, SqliteLedger
+from adapters.ledger.schema import SCHEMA_VERSION
+from adapters.ledger.sqlite import LedgerVersionError, SqliteLedger
 from ports.ledger import LedgerUnavailable, Record
 
 T = TypeVar("T")
@@ -275,7 +276,7 @@ def test_schema_is_versioned_and_data_survives_reopening(tmp_path: Path) -> None
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     db.close()
-    with pytest.raises(LedgerVersionError, match="schema 2"):
+    with pytest.raises(LedgerVersionError, match=f"schema {SCHEMA_VERSION + 1}"):
         SqliteLedger(path).prepare()
 
 
