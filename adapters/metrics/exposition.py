@@ -49,8 +49,9 @@ def _float(value: float) -> str:
     return repr(float(value))
 
 
-def render(layout: Layout, ints: list[int], floats: list[float], stored: Stored, workers: int) -> str:
-    """The exposition of the summed slots ``ints`` and ``floats``."""
+def render(layout: Layout, ints: list[int], floats: list[float], stored: Stored, workers: int, worker: int) -> str:
+    """The exposition of the summed slots ``ints`` and ``floats``, made by
+    worker ``worker`` of ``workers``."""
     lines: list[str] = []
     name = "uds_http_requests_total"
     _family(lines, name, "counter", "HTTP requests answered, by route-table name (none: no route), method and status.")
@@ -94,4 +95,7 @@ def render(layout: Layout, ints: list[int], floats: list[float], stored: Stored,
     lines.append(f"uds_stored_bytes {stored.bytes}")
     _family(lines, "uds_workers", "gauge", "Worker processes whose numbers these are.")
     lines.append(f"uds_workers {workers}")
+    _family(lines, "uds_metrics_worker", "gauge", "The worker (0-based) that answered this scrape; every other "
+            "value is the sum over all workers, whichever answers.")
+    lines.append(f"uds_metrics_worker {worker}")
     return "\n".join(lines) + "\n"

@@ -34,10 +34,11 @@ class Metrics:
         recorder.reset_gauges()
         return recorder
 
-    def exposition(self, stored: Stored) -> bytes:
-        """The whole service's metrics, in the text format (UTF-8)."""
+    def exposition(self, stored: Stored, worker: int = 0) -> bytes:
+        """The whole service's metrics, in the text format (UTF-8), as worker
+        ``worker`` answers them."""
         ints, floats = self.table.sums()
-        return render(self.layout, ints, floats, stored, self.workers).encode("utf-8")
+        return render(self.layout, ints, floats, stored, self.workers, worker).encode("utf-8")
 
 
 class WorkerMetrics:
@@ -46,7 +47,8 @@ class WorkerMetrics:
 
     def __init__(self, service: Metrics, worker: int) -> None:
         self.service = service
+        self.worker = worker
         self.recorder = service.recorder(worker)
 
     def exposition(self, stored: Stored) -> bytes:
-        return self.service.exposition(stored)
+        return self.service.exposition(stored, self.worker)
