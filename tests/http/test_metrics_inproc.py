@@ -5,6 +5,7 @@ the test caused; speed-limit waits in virtual time."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -129,6 +130,12 @@ RATE = 100_000
 BURST = 64 * 1024  # the default burst at this rate
 
 
+def rated(setting: str) -> Config:
+    """The default configuration with rate ``setting`` set to ``RATE``."""
+    settings: dict[str, Any] = {setting: RATE}
+    return Config(**settings)
+
+
 @pytest.mark.parametrize("setting, limit", [
     ("download_rate", "connection"), ("client_download_rate", "client"), ("total_download_rate", "total"),
 ])
@@ -136,7 +143,7 @@ def test_the_time_downloads_wait_on_a_speed_limit_is_counted_by_its_kind(setting
     """A 300,000-byte download at 100,000 B/s waits (300,000 - burst) / rate
     seconds in all: the wait of the limit that holds it, none of the others."""
     async def main() -> None:
-        app = App(Config(**{setting: RATE}))
+        app = App(rated(setting))
         await app.put("id-1", b"d" * 300_000, METADATA)
         reply = await slow(app, "GET", "/download/id-1")
         assert reply.status == 200 and len(reply.body) == 300_000
@@ -155,7 +162,7 @@ def test_the_time_downloads_wait_on_a_speed_limit_is_counted_by_its_kind(setting
 ])
 def test_the_time_uploads_wait_on_a_speed_limit_is_counted_by_its_kind(setting: str, limit: str) -> None:
     async def main() -> None:
-        app = App(Config(**{setting: RATE}))
+        app = App(rated(setting))
         assert (await slow(app, "POST", "/upload/", b"u" * 250_000)).status == 201
         found = await scrape(app)
         assert value(found, "uds_throttle_wait_seconds_total", limit=limit, direction="upload") == pytest.approx(
