@@ -192,9 +192,9 @@ def parse_positive_duration(text: str) -> float:
 def listen_address(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:9100`` for IPv6) as (host, port)."""
     host, colon, port = text.strip().rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not colon or not host or any(c in host for c in "[] \t"):
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
+    if not colon or not host or (":" in host and not bracketed) or any(c in host for c in "[] \t"):
         raise ConfigError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:9100 or [::1]:9100)")
     return host, parse_port(port)
 

@@ -41,18 +41,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from domain.errors import (
-    ChecksumMismatch,
-    EmptyUpload,
-    FileNotFound,
-    LengthConflict,
-    OffsetMismatch,
-    PastLength,
-    StorageFull,
-    UploadFinished,
-    UploadLocked,
-    UploadTooLarge,
-)
+from domain.errors import (ChecksumMismatch, EmptyUpload, FileNotFound, LengthConflict, OffsetMismatch, PastLength,
+                           StorageFull, UploadFinished, UploadLocked, UploadTooLarge)
 from domain.model import StoredFile
 from domain.services import UNTHROTTLED_READ, CheckService, UploadRequest, UploadService
 from domain.terms import UploadTerms

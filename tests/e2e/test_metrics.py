@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import time
+from pathlib import Path
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import Service, ServiceFactory
+from tests.e2e.conftest import Service, ServiceFactory, start_service
 from tests.e2e.test_workers import wait_for_children
 
 pytestmark = pytest.mark.e2e
@@ -126,3 +128,12 @@ def test_metrics_listen_serves_metrics_on_its_own_port_and_not_on_the_main_one(m
     assert_whole_service(scrapes, 2, 3, 1000 + 1001)
     for found in scrapes:
         assert requests_of(found, "metrics", "GET", "404") == 1  # the main port's answer
+
+
+def test_a_metrics_address_that_is_taken_stops_the_start_with_a_clear_error(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        service = start_service(tmp_path / "storage", tmp_path / "service.log", "--metrics-listen",
+                                f"127.0.0.1:{port}", wait=False)
+        assert service.proc.wait(15) == 1
+    assert f"cannot listen on 127.0.0.1:{port} (--metrics-listen)" in service.log()
