@@ -13,7 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from adapters.metrics.exposition import CONTENT_TYPE
 from bootstrap import build_operations_server
 from config import Config
+from tests.fake_resumable import MemoryResumableStore
 from tests.http.calls import METADATA, ask, request, upload
+from tests.http.test_tus_inproc import create, exchange, patch
 from tests.inproc import App, LoopClock, Pipe, Reply, run, settle
 
 Labels = tuple[tuple[str, str], ...]
@@ -231,5 +233,21 @@ def test_with_metrics_listen_only_the_operations_port_serves_metrics() -> None:
         found = parse(await ask_operations("GET", "/metrics"))
         assert requests_counted(found)[("metrics", "GET", "200")] == 1
         assert requests_counted(found)[("health", "GET", "200")] == 1
+
+    run(main)
+
+
+def test_a_resumable_upload_counts_its_requests_bytes_and_one_completed_upload() -> None:
+    async def main() -> None:
+        app = App(store=MemoryResumableStore())
+        upload_id = await create(app, length=11)
+        assert (await exchange(app, patch(upload_id, 0, b"hello "))).status == 204
+        assert (await exchange(app, patch(upload_id, 6, b"world"))).status == 204
+        found = await scrape(app)
+        assert requests_counted(found) == {("tus", "POST", "201"): 1, ("tus", "PATCH", "204"): 2}
+        assert value(found, "uds_http_received_bytes_total") == 11
+        assert value(found, "uds_uploads_completed_total") == 1  # the appends complete one file
+        assert value(found, "uds_active_uploads") == 0
+        assert value(found, "uds_stored_files") == 1
 
     run(main)
