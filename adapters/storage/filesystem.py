@@ -298,7 +298,9 @@ class FileSystemStore:
         return await self._offload.run(self._health)
 
     def _health(self) -> str | None:
-        probe = f"{self._tmp}/.health-{os.getpid()}"
+        # A name of its own per probe: concurrent health checks (several
+        # threads, several workers) must not remove each other's probe.
+        probe = f"{self._tmp}/.health-{secrets.token_hex(8)}"
         try:
             os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600))
             os.unlink(probe)
@@ -375,5 +377,3 @@ class FileSystemStore:
 
 def _close_opened(opened: tuple[int, BlobInfo]) -> None:
     os.close(opened[0])
-
-

@@ -457,3 +457,28 @@ def test_health_reports_an_unwritable_directory_and_the_free_space_floor(tmp_pat
     gone.prepare()
     (tmp_path / "gone" / "tmp").rmdir()  # root writes anywhere: a missing directory stands for a broken one
     assert (asyncio.run(gone.health()) or "").startswith("storage is not writable")
+
+
+def test_overlapping_health_probes_do_not_remove_each_others_file(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Concurrent health checks (two hostile clients and a load balancer at
+    once) ran the probe under one name per process: one probe's unlink came
+    first and the other reported a healthy store as not writable (ENOENT).
+    Here a second probe runs in the middle of the first one, as another
+    thread would."""
+    store = FileSystemStore(tmp_path / "s")
+    store.prepare()
+    inner: list[str | None] = []
+    real_close = os.close
+
+    def close_then_probe_again(fd: int) -> None:
+        real_close(fd)
+        if not inner:
+            inner.append("running")
+            inner[0] = store._health()
+
+    monkeypatch.setattr(os, "close", close_then_probe_again)
+    outer = store._health()
+    monkeypatch.setattr(os, "close", real_close)
+    assert inner == [None] and outer is None
+    assert list((tmp_path / "s" / "tmp").iterdir()) == []
