@@ -14,9 +14,12 @@ from adapters.http.admission import Admission, RequestRates, UploadAuth
 from adapters.http.clients import ClientResolver
 from adapters.http.connection import TransportConfig
 from adapters.http.cors import CorsPolicy
+from adapters.http.operations import Operations, OperationsPort
 from adapters.http.routes import ROUTES, Routes
 from adapters.http.server import HttpServer
 from adapters.http.static import StaticFiles
+from adapters.metrics.exposition import Stored
+from adapters.metrics.registry import Metrics, WorkerMetrics
 from adapters.throttle import RateLimits
 from config import Config
 from domain.janitor import Janitor
@@ -26,6 +29,7 @@ from domain.services import CheckService, DeleteService, DownloadService, Upload
 from domain.terms import LifecyclePolicy
 from ports.ids import IdIssuer
 from ports.ledger import Ledger
+from ports.metrics import NO_EVENTS, ServiceEvents
 from ports.storage import HealthReport, Resumable, Storage
 from ports.throttle import Clock
 
@@ -41,18 +45,45 @@ def transport_config(config: Config) -> TransportConfig:
     )
 
 
-def build_lifecycle(config: Config, storage: Storage, ledger: Ledger, clock: Clock) -> Lifecycle:
+def build_metrics(config: Config) -> Metrics:
+    """The service's metrics: one region per worker, in memory the workers
+    share (make it before forking them; ``WorkerMetrics(metrics, i)`` in
+    worker ``i``)."""
+    return Metrics(config.workers, [route.name for route in ROUTES.routes])
+
+
+def build_lifecycle(config: Config, storage: Storage, ledger: Ledger, clock: Clock,
+                    events: ServiceEvents = NO_EVENTS) -> Lifecycle:
     policy = LifecyclePolicy(default_ttl=config.default_ttl, max_ttl=config.max_ttl,
                              max_storage=config.max_storage)
-    return Lifecycle(ledger, storage, clock, policy)
+    return Lifecycle(ledger, storage, clock, policy, events=events)
+
+
+def build_operations(config: Config, storage: Storage, ledger: Ledger, clock: Clock,
+                     metrics: WorkerMetrics | None) -> Operations:
+    """``/healthz`` and, when ``metrics`` is given, ``/metrics``."""
+    files = build_lifecycle(config, storage, ledger, clock)
+
+    async def exposition() -> bytes:
+        assert metrics is not None
+        count, size = await files.stored()
+        return metrics.exposition(Stored(count, size))
+    return Operations(storage.health if isinstance(storage, HealthReport) else None,
+                      exposition if metrics is not None else None)
 
 
 def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, ledger: Ledger,
-              access_log: AccessLog | None = None, static: StaticFiles | None = None) -> HttpServer:
+              access_log: AccessLog | None = None, static: StaticFiles | None = None,
+              metrics: WorkerMetrics | None = None) -> HttpServer:
     """The HTTP server of one process (not yet listening: ``start`` it on a
     socket). With ``--workers N`` each worker process builds its own, and a
     total rate is split evenly between them, so together they never exceed it.
-    ``static``: the web page's files (by default, read from ``web/`` now)."""
+    ``static``: the web page's files (by default, read from ``web/`` now).
+    ``metrics``: this worker's (a one-worker table of its own by default);
+    ``/metrics`` is served here unless ``--metrics-listen`` is set (see
+    ``build_operations_server``)."""
+    metrics = metrics or WorkerMetrics(build_metrics(config), 0)
+    recorder = metrics.recorder
     limits = RateLimits(
         clock,
         upload_rate=config.upload_rate,
@@ -62,16 +93,18 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
         burst=config.burst,
         client_upload_rate=config.client_upload_rate,
         client_download_rate=config.client_download_rate,
+        meters=recorder,
     )
     static = static if static is not None else StaticFiles.load()
     admission = Admission(
         RequestRates(config.requests_per_minute, clock) if config.requests_per_minute else None,
         UploadAuth(config.upload_tokens) if config.upload_tokens else None,
-        # Health checks are never refused; nor are the page's files (served
-        # from memory, and one page view is several of them).
-        exempt_paths=[ROUTES.url("health", ""), *(ROUTES.url("static", "", name) for name in static.names())],
+        # Health checks and scrapes are never refused; nor are the page's
+        # files (served from memory, and one page view is several of them).
+        exempt_paths=[ROUTES.url("health", ""), ROUTES.url("metrics", ""),
+                      *(ROUTES.url("static", "", name) for name in static.names())],
     )
-    files = build_lifecycle(config, storage, ledger, clock)
+    files = build_lifecycle(config, storage, ledger, clock, recorder)
     uploads = UploadService(storage, ids, clock, config.max_upload_size, files)
     check = CheckService(storage, ids, files)
     resumable = None
@@ -89,16 +122,26 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
         admission,
         resumable,
         config.max_upload_size,
-        storage.health if isinstance(storage, HealthReport) else None,
         static,
+        build_operations(config, storage, ledger, clock, None if config.metrics_listen else metrics),
     )
     return HttpServer(routes.session, transport_config(config), access_log,
-                      ClientResolver(config.trusted_proxy, config.proxy_headers))
+                      ClientResolver(config.trusted_proxy, config.proxy_headers), recorder)
 
 
-def build_janitor(config: Config, storage: Storage, ledger: Ledger, clock: Clock) -> Janitor:
-    """The janitor of the service (run one per machine: see ``Janitor``)."""
-    return Janitor(build_lifecycle(config, storage, ledger, clock), clock, config.janitor_interval)
+def build_operations_server(config: Config, storage: Storage, clock: Clock, ledger: Ledger,
+                            metrics: WorkerMetrics, access_log: AccessLog | None = None) -> HttpServer:
+    """The server of the ``--metrics-listen`` port: ``/metrics`` and
+    ``/healthz`` only, no limits but the transport's."""
+    port = OperationsPort(ROUTES, build_operations(config, storage, ledger, clock, metrics))
+    return HttpServer(port.session, transport_config(config), access_log, metrics=metrics.recorder)
+
+
+def build_janitor(config: Config, storage: Storage, ledger: Ledger, clock: Clock,
+                  events: ServiceEvents = NO_EVENTS) -> Janitor:
+    """The janitor of the service (run one per machine: see ``Janitor``);
+    ``events``: the metrics' recorder of the worker that runs it."""
+    return Janitor(build_lifecycle(config, storage, ledger, clock, events), clock, config.janitor_interval)
 
 
 def build_partial_janitor(config: Config, storage: Storage, clock: Clock) -> PartialJanitor | None:

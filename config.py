@@ -189,6 +189,21 @@ def parse_positive_duration(text: str) -> float:
     return value
 
 
+def listen_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9100`` for IPv6) as (host, port)."""
+    host, colon, port = text.strip().rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
+    if not colon or not host or (":" in host and not bracketed) or any(c in host for c in "[] \t"):
+        raise ConfigError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:9100 or [::1]:9100)")
+    return host, parse_port(port)
+
+
+def parse_listen(text: str) -> str:
+    listen_address(text)
+    return text.strip()
+
+
 def parse_host(text: str) -> str:
     if not text.strip():
         raise ConfigError("the host must not be empty")
@@ -230,6 +245,7 @@ class Config:
     max_ttl: float | None = None
     max_storage: int = 0
     janitor_interval: float = 30.0
+    metrics_listen: str | None = None
 
     @property
     def upload_tokens(self) -> tuple[str, ...]:
@@ -316,6 +332,9 @@ OPTIONS: dict[str, Option] = {
                           "0 = unlimited", show_size),
     "janitor_interval": Option(parse_seconds, "SECONDS", "how often expired, used-up and deleted files are removed "
                                "from the disk", show_seconds),
+    "metrics_listen": Option(parse_listen, "HOST:PORT", "serve /metrics (and /healthz) on this address instead "
+                             "of the main port, which then answers 404 for /metrics",
+                             default_text="none (/metrics on the main port)"),
     "resumable_ttl": Option(parse_positive_duration, "DURATION", "remove a resumable (tus) upload that gets no "
                             "data for this long (7d, 12h, 30m, 45s, or seconds)", format_duration),
 }

@@ -1,7 +1,8 @@
 """upload-download-service: the entry point.
 
 Parses the configuration (``config.py``), prepares the storage directory
-and the ledger in it, binds the listening socket, builds the service with
+and the ledger in it, binds the listening socket (and the ``--metrics-listen``
+one), makes the metrics table the workers share, builds the service with
 ``bootstrap.build_app`` and runs it until SIGTERM or SIGINT, in one process
 or in ``--workers`` pre-forked ones. The janitor (``bootstrap.build_janitor``)
 runs in the single process, or in the first worker only (a replaced first
@@ -25,10 +26,12 @@ from adapters.adoption import adopt_unrecorded_blobs
 from adapters.http.access_log import LogFormatter
 from adapters.ids import RandomIds
 from adapters.ledger.sqlite import LedgerVersionError, SqliteLedger
+from adapters.metrics.registry import Metrics, WorkerMetrics
 from adapters.prefork import run_workers
 from adapters.storage.filesystem import FileSystemStore, StorageUnavailable
-from bootstrap import build_app, build_janitor, build_lifecycle, build_partial_janitor
-from config import Config, ConfigError, describe_limits, parse_config
+from bootstrap import (build_app, build_janitor, build_lifecycle, build_metrics, build_operations_server,
+                       build_partial_janitor)
+from config import Config, ConfigError, describe_limits, listen_address, parse_config
 
 log = logging.getLogger("uds")
 # Start-up and shutdown lines are shown at every --log-level: scripts and
@@ -49,13 +52,22 @@ LEDGER_FILE = "ledger.sqlite3"
 
 
 async def serve(config: Config, store: FileSystemStore, ledger: SqliteLedger, sock: socket.socket,
-                announce: bool = True, janitor: bool = True) -> None:
+                metrics: Metrics, worker: int = 0, metrics_sock: socket.socket | None = None,
+                announce: bool = True) -> None:
+    """Serve as worker ``worker`` (0 in a single process): the main socket,
+    and the ``--metrics-listen`` one when given; worker 0 runs the janitors."""
     clock = AsyncioClock()
-    server = build_app(config, store, clock, RandomIds(), ledger)
-    await server.start(sock)
+    mine = WorkerMetrics(metrics, worker)
+    servers = [build_app(config, store, clock, RandomIds(), ledger, metrics=mine)]
+    await servers[0].start(sock)
+    if metrics_sock is not None:
+        servers.append(build_operations_server(config, store, clock, ledger, mine, servers[0].access_log))
+        await servers[1].start(metrics_sock)
     # One process sweeps (worker 0): the ledger's janitor, and the one of abandoned resumable uploads.
+    janitor = worker == 0
     partials = build_partial_janitor(config, store, clock) if janitor else None
-    sweeping = [asyncio.create_task(build_janitor(config, store, ledger, clock).run())] if janitor else []
+    sweeping = [asyncio.create_task(build_janitor(config, store, ledger, clock, mine.recorder).run())
+                ] if janitor else []
     if partials is not None:
         sweeping.append(asyncio.create_task(partials.run()))
     stop = asyncio.Event()
@@ -67,7 +79,7 @@ async def serve(config: Config, store: FileSystemStore, ledger: SqliteLedger, so
     await stop.wait()
     for task in sweeping:
         task.cancel()
-    await server.shutdown()
+    await asyncio.gather(*(server.shutdown() for server in servers))
     await asyncio.to_thread(ledger.close)
     lifecycle.info("stopped")
 
@@ -106,17 +118,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"main.py: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 1
+    metrics_sock = None
+    if config.metrics_listen:
+        try:
+            metrics_sock = bind(*listen_address(config.metrics_listen))
+        except OSError as exc:
+            print(f"main.py: error: cannot listen on {config.metrics_listen} (--metrics-listen): "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+            return 1
+        lifecycle.info("metrics on %s/metrics", listening_url(metrics_sock))
+    # Before forking: the workers share it (see adapters/metrics/table.py).
+    metrics = build_metrics(config)
     lifecycle.info("storage %s (%d leftover temporary file(s) removed), fsync %s",
                    store.root.resolve(), removed, "always" if config.fsync else "never")
     lifecycle.info("ledger %s (%d blob(s) without a record adopted, %d download reservation(s) of an earlier "
                    "run freed)", ledger.path, adopted, stale)
     lifecycle.info("limits: %s", describe_limits(config))
     if config.workers == 1:
-        asyncio.run(serve(config, store, ledger, sock))
+        asyncio.run(serve(config, store, ledger, sock, metrics, 0, metrics_sock))
         return 0
 
     def worker(index: int) -> int:
-        asyncio.run(serve(config, store, ledger, sock, announce=False, janitor=index == 0))
+        asyncio.run(serve(config, store, ledger, sock, metrics, index, metrics_sock, announce=False))
         return 0
 
     lifecycle.info("listening on %s with %d workers", listening_url(sock), config.workers)

@@ -30,10 +30,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from adapters.client_table import MAX_CLIENTS, ClientTable
+from ports.metrics import WaitMeters
 from ports.throttle import Clock, ConnectionThrottles, Throttle
+
+Meter = Callable[[float], None]  # told the seconds of each wait (see ``ports/metrics.py``)
 
 MIN_BURST = 64 * 1024
 MIN_SLICE = 16 * 1024
@@ -59,14 +62,16 @@ class _Reservation:
 
 
 class TokenBucket:
-    def __init__(self, rate: int, burst: int, clock: Clock) -> None:
+    def __init__(self, rate: int, burst: int, clock: Clock, waited: Meter | None = None) -> None:
         """``rate`` bytes per second (> 0); ``burst`` bytes (> 0), the most
-        that can go at once after an idle period. The bucket starts full."""
+        that can go at once after an idle period. The bucket starts full.
+        ``waited(seconds)`` after every wait, also one cut short."""
         if rate <= 0 or burst <= 0:
             raise ValueError("rate and burst must be positive")
         self._rate = float(rate)
         self._burst = burst
         self._clock = clock
+        self._waited = waited
         self._tolerance = burst / self._rate  # seconds of credit a full bucket holds
         self._empty_at = clock.now() - self._tolerance
         # Reservations since the oldest one still waiting (empty when none
@@ -118,6 +123,8 @@ class TokenBucket:
             finally:
                 reservation.waiting = False
                 self._forget_settled()
+                if self._waited is not None:
+                    self._waited(self._clock.now() - now)
 
     def _replay(self, state: float, reservations: Iterable[_Reservation]) -> float:
         """GCRA over the reservations not cancelled, from ``state``."""
@@ -181,14 +188,16 @@ class ClientBuckets:
     ever drawn on at once (unless more than ``capacity`` clients are busy:
     see ``ClientTable``)."""
 
-    def __init__(self, rate: int, burst: int, clock: Clock, capacity: int = MAX_CLIENTS) -> None:
+    def __init__(self, rate: int, burst: int, clock: Clock, capacity: int = MAX_CLIENTS,
+                 waited: Meter | None = None) -> None:
         self._rate = rate
         self._burst = burst
         self._clock = clock
+        self._waited = waited
         self.table: ClientTable[TokenBucket] = ClientTable(lambda bucket: bucket.idle, capacity)
 
     def bucket(self, client: str) -> TokenBucket:
-        return self.table.get(client, lambda: TokenBucket(self._rate, self._burst, self._clock))
+        return self.table.get(client, lambda: TokenBucket(self._rate, self._burst, self._clock, self._waited))
 
     def throttle(self, client: str) -> Throttle:
         return _ClientThrottle(self, client, chunk_size(self._rate, self._burst))
@@ -218,7 +227,8 @@ class RateLimits:
     by its connections (when a per-client rate is set), and all connections
     one shared bucket (when a total rate is set); a transfer pays every
     byte in each of them. Rates of 0 mean unlimited; bursts of 0 mean
-    ``default_burst``."""
+    ``default_burst``. ``meters`` are told how long each kind of bucket
+    made transfers wait."""
 
     def __init__(
         self,
@@ -231,25 +241,31 @@ class RateLimits:
         client_upload_rate: int = 0,
         client_download_rate: int = 0,
         max_clients: int = MAX_CLIENTS,
+        meters: WaitMeters | None = None,
     ) -> None:
         self._clock = clock
         self._burst = burst
         self.upload_rate = upload_rate
         self.download_rate = download_rate
-        self.total_upload = self._bucket(total_upload_rate)
-        self.total_download = self._bucket(total_download_rate)
-        self.client_upload = self._clients(client_upload_rate, max_clients)
-        self.client_download = self._clients(client_download_rate, max_clients)
 
-    def _bucket(self, rate: int) -> Throttle:
+        def meter(limit: str, direction: str) -> Meter | None:
+            return None if meters is None else meters.meter(limit, direction)
+        self.connection_upload_meter = meter("connection", "upload")
+        self.connection_download_meter = meter("connection", "download")
+        self.total_upload = self._bucket(total_upload_rate, meter("total", "upload"))
+        self.total_download = self._bucket(total_download_rate, meter("total", "download"))
+        self.client_upload = self._clients(client_upload_rate, max_clients, meter("client", "upload"))
+        self.client_download = self._clients(client_download_rate, max_clients, meter("client", "download"))
+
+    def _bucket(self, rate: int, waited: Meter | None) -> Throttle:
         if rate <= 0:
             return UNLIMITED
-        return TokenBucket(rate, self._burst or default_burst(rate), self._clock)
+        return TokenBucket(rate, self._burst or default_burst(rate), self._clock, waited)
 
-    def _clients(self, rate: int, capacity: int) -> ClientBuckets | None:
+    def _clients(self, rate: int, capacity: int, waited: Meter | None) -> ClientBuckets | None:
         if rate <= 0:
             return None
-        return ClientBuckets(rate, self._burst or default_burst(rate), self._clock, capacity)
+        return ClientBuckets(rate, self._burst or default_burst(rate), self._clock, capacity, waited)
 
     def connection(self) -> ConnectionThrottles:
         """The throttles of a new connection."""
@@ -265,13 +281,13 @@ class _ConnectionThrottles:
     def upload(self, client: str) -> Throttle:
         limits = self._limits
         if self._own_upload is None:
-            self._own_upload = limits._bucket(limits.upload_rate)
+            self._own_upload = limits._bucket(limits.upload_rate, limits.connection_upload_meter)
         return _chain(self._own_upload, limits.client_upload, client, limits.total_upload)
 
     def download(self, client: str) -> Throttle:
         limits = self._limits
         if self._own_download is None:
-            self._own_download = limits._bucket(limits.download_rate)
+            self._own_download = limits._bucket(limits.download_rate, limits.connection_download_meter)
         return _chain(self._own_download, limits.client_download, client, limits.total_download)
 
 

@@ -52,6 +52,7 @@ class Janitor:
             if len(due) < limit or not todo:
                 break
         if removed:
+            self._lifecycle.events.files_expired(removed)
             log.info("janitor: removed %d expired, used-up or deleted file(s)", removed)
         return removed
 

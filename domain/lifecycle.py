@@ -27,6 +27,7 @@ from domain.errors import DeleteForbidden, DeleteUnauthorized, DownloadsBusy, Fi
 from domain.model import StoredFile
 from domain.terms import LifecyclePolicy, UploadTerms
 from ports.ledger import Ledger, LedgerUnavailable, Record, Reservation
+from ports.metrics import NO_EVENTS, ServiceEvents
 from ports.storage import BlobNotFound, Storage
 from ports.throttle import Clock
 
@@ -83,9 +84,11 @@ class Lifecycle:
     """Expiry, download counting, deletion and the quota, over one ledger."""
 
     def __init__(self, ledger: Ledger, storage: Storage, clock: Clock, policy: LifecyclePolicy,
-                 new_token: Callable[[], str] = new_delete_token) -> None:
+                 new_token: Callable[[], str] = new_delete_token, events: ServiceEvents = NO_EVENTS) -> None:
+        """``events``: told of what the services do (for the metrics)."""
         self.ledger = ledger
         self.policy = policy
+        self.events = events
         self._storage = storage
         self._clock = clock
         self._new_token = new_token
@@ -110,6 +113,11 @@ class Lifecycle:
             return None
         return self.policy.max_storage - await self.call(self.ledger.total_bytes())
 
+    async def stored(self) -> tuple[int, int]:
+        """How many files the ledger holds, and their total size (bytes):
+        running totals, no scan."""
+        return await self.call(self.ledger.total_files()), await self.call(self.ledger.total_bytes())
+
     async def require_room(self, size: int) -> None:
         """Raise ``QuotaExceeded`` (507) unless ``size`` more bytes fit."""
         room = await self.room()
@@ -126,6 +134,7 @@ class Lifecycle:
                         expires=None if life is None else created + life, max_downloads=terms.max_downloads,
                         downloads=0, delete_token_hash=token_hash(token), client=client)
         await self.call(self.ledger.add(record))
+        self.events.upload_stored()
         return Uploaded(stored, record, token)
 
     def adopted(self, stored: StoredFile) -> Record:
@@ -174,6 +183,7 @@ class Lifecycle:
         if len(token) <= MAX_TOKEN_CHARS and await self.call(
                 self.ledger.delete_if_token(file_id, token_hash(token), self.now())):
             log.info("deleted %s on its delete token", file_id)
+            self.events.file_deleted()
             await self.discard(file_id)
             return
         await self.available(file_id)  # raises FileNotFound when there is nothing to delete

@@ -271,6 +271,8 @@ class ResumableService:
         check = hashlib.new(append.checksum.algorithm) if append.checksum else None
         received = 0
         slice_size = UNTHROTTLED_READ if throttle.unlimited else throttle.chunk_size
+        events = self._uploads.events
+        events.upload_started()
         try:
             while chunk := await body.read(slice_size):
                 received += len(chunk)
@@ -287,6 +289,8 @@ class ResumableService:
             if received and check is None:  # keep what arrived (see the module docstring)
                 await self._save(upload_id, appender, length, running)
             raise
+        finally:
+            events.upload_ended()
         if check is not None and append.checksum is not None and check.digest() != append.checksum.digest:
             raise ChecksumMismatch(append.checksum.algorithm)
         offset = info.offset + received

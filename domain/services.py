@@ -21,6 +21,7 @@ from domain.model import StoredFile, clean_content_type, clean_name, generated_n
 from domain.terms import UploadTerms
 from ports.ids import IdIssuer
 from ports.ledger import Record
+from ports.metrics import ServiceEvents
 from ports.storage import BlobInfo, BlobNotFound, BlobReader, BlobWriter, Storage
 from ports.storage import StorageFull as BlobStorageFull
 from ports.throttle import Clock, Throttle
@@ -60,6 +61,10 @@ class UploadService:
         self._lifecycle = lifecycle
 
     @property
+    def events(self) -> ServiceEvents:
+        return self._lifecycle.events
+
+    @property
     def max_size(self) -> int:
         """The largest accepted file, bytes; 0 means unlimited."""
         return self._max_size
@@ -87,6 +92,8 @@ class UploadService:
             writer = await self._storage.open_writer(file_id, request.declared_size)
         except BlobStorageFull:
             raise StorageFull() from None
+        events = self._lifecycle.events
+        events.upload_started()
         try:
             digest = hashlib.sha256()
             size = 0
@@ -109,6 +116,8 @@ class UploadService:
         except BaseException:
             await writer.abort()
             raise
+        finally:
+            events.upload_ended()
         return await self.commit(writer, file_id, request, size, digest.hexdigest())
 
     async def _forget(self, file_id: str) -> None:
@@ -245,6 +254,17 @@ class DownloadService:
         counted) before the last byte; if the response breaks off before, its
         slot is released and nothing counts. After the last download of a
         file the file is deleted (its blob, then its record)."""
+        events = self._lifecycle.events
+        events.download_started()
+        complete = False
+        try:
+            await self._deliver(opened, offset, count, sink, throttle, lease)
+            complete = True
+        finally:
+            events.download_ended(complete)
+
+    async def _deliver(self, opened: OpenedFile, offset: int, count: int, sink: ByteSink, throttle: Throttle,
+                       lease: Lease | None) -> None:
         if lease is None or not lease.counted:
             await self._send(opened, offset, count, sink, throttle)
             return

@@ -169,3 +169,6 @@ class Ledger(Protocol):
     async def total_bytes(self) -> int:
         """Sum of the sizes of all records, kept up to date by ``add`` and
         ``remove`` in the same atomic step (never a scan)."""
+
+    async def total_files(self) -> int:
+        """The number of records (available or not), kept like ``total_bytes``."""

@@ -92,3 +92,6 @@ class MemoryLedger:
 
     async def total_bytes(self) -> int:
         return self._total
+
+    async def total_files(self) -> int:
+        return len(self.records)

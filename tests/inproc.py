@@ -25,7 +25,8 @@ from typing import Any, Callable, Coroutine, Iterator, TypeVar
 
 from adapters.http.server import HttpServer
 from adapters.http.static import StaticFiles
-from bootstrap import build_app, build_janitor
+from adapters.metrics.registry import WorkerMetrics
+from bootstrap import build_app, build_janitor, build_metrics
 from config import Config
 from domain.janitor import Janitor
 from domain.lifecycle import token_hash
@@ -256,11 +257,14 @@ class App:
     static: StaticFiles | None = None
     server: HttpServer = field(init=False)
     janitor: Janitor = field(init=False)
+    metrics: WorkerMetrics = field(init=False)
 
     def __post_init__(self) -> None:
         clock = LoopClock()
-        self.server = build_app(self.config, self.store, clock, SequentialIds(), self.ledger, static=self.static)
-        self.janitor = build_janitor(self.config, self.store, self.ledger, clock)
+        self.metrics = WorkerMetrics(build_metrics(self.config), 0)
+        self.server = build_app(self.config, self.store, clock, SequentialIds(), self.ledger, static=self.static,
+                                metrics=self.metrics)
+        self.janitor = build_janitor(self.config, self.store, self.ledger, clock, self.metrics.recorder)
 
     async def put(self, file_id: str, data: bytes, metadata: dict[str, str], max_downloads: int | None = None,
                   expires: float | None = None) -> None:

@@ -55,8 +55,20 @@ class TransportConfig:
     read_high_water: int = 256 * 1024
 
 
+class RequestMeter(Protocol):
+    """Where finished requests are counted (``adapters/metrics/recorder.py``)."""
+
+    def request(self, route: str | None, method: str, status: int, seconds: float, received: int,
+                sent: int) -> None: ...
+
+    def refused(self, status: int) -> None: ...
+
+
 class ConnectionOwner(Protocol):
     """What a connection needs of whoever accepted it."""
+
+    @property
+    def metrics(self) -> RequestMeter: ...
 
     @property
     def config(self) -> TransportConfig: ...
@@ -265,7 +277,7 @@ class HttpConnection(asyncio.Protocol):
                     await self._run(exchange)
                 finally:
                     self.exchange = None
-                    self._log(exchange)
+                    self._finished(exchange)
                 if not exchange.body_done:
                     peer_may_send = True
                 if framing.end(exchange.body_done, exchange.response_done) and self.sender.paused:
@@ -312,14 +324,19 @@ class HttpConnection(asyncio.Protocol):
     def _refuse(self, status: int, message: str) -> None:
         """Answer a request we could not parse, then close."""
         self.write(self.framing.refusal(status, message))
+        self._owner.metrics.refused(status)
         self._owner.access_log.write(f'{self.peer} "-" {status} 0 - {message}')
 
-    def _log(self, exchange: Exchange) -> None:
+    def _finished(self, exchange: Exchange) -> None:
+        """The one place every request that was read ends: counted, then logged."""
+        seconds = time.monotonic() - exchange.started
+        request = exchange.request
+        self._owner.metrics.request(exchange.route, request.method, exchange.status, seconds, exchange.received,
+                                    exchange.sent)
         access_log = self._owner.access_log
         if access_log.enabled:
-            request = exchange.request
             client = exchange.client
             # A client a trusted proxy named is logged by its address, and the proxy after "via".
             access_log.request(client.address if client.forwarded else self.peer, request.method, request.target,
-                               request.version, exchange.status, exchange.sent, time.monotonic() - exchange.started,
+                               request.version, exchange.status, exchange.sent, seconds,
                                via=self.peer if client.forwarded else "")

@@ -60,7 +60,9 @@ class Exchange:
         self.client = client
         self.head_only = request.method == "HEAD"
         self.status = 0
+        self.received = 0  # request body bytes read so far
         self.sent = 0
+        self.route: str | None = None  # the route table's name of the route that handles it, once matched
         self.started = time.monotonic()
         self.body_done = not request.has_body
         self.response_started = False
@@ -94,6 +96,7 @@ class Exchange:
             channel.write(interim)
         event = await channel.next_event(max_bytes, channel.stall_timeout, StallTimeout)
         if isinstance(event, Data):
+            self.received += len(event.data)
             return event.data
         if event is END_OF_MESSAGE:
             self.body_done = True

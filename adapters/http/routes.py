@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 from urllib.parse import unquote
 
 from adapters.http.admission import Admission
@@ -26,6 +25,7 @@ from adapters.http.forms import NoFileInForm, is_form, upload_form
 from adapters.http.answers import JSON_TYPE, CheckBodies, UploadAnswers, download_headers
 from adapters.http.headers import UNSATISFIABLE, byte_range, disposition_filename, etag_for, etag_matches
 from adapters.http.multipart import MultipartError
+from adapters.http.operations import Operations
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
 from adapters.http.site import Site
 from adapters.http.static import StaticFiles
@@ -54,6 +54,7 @@ ROUTES = Router([
     Route("download_named", READ_METHODS, "/download/{id}/{name...}"),
     Route("delete", ("DELETE",), "/delete/{id}/{token}"),
     Route("health", READ_METHODS, "/healthz"),
+    Route("metrics", READ_METHODS, "/metrics"),  # unless --metrics-listen serves it elsewhere
     # transfer.sh's habit: `curl --upload-file f http://host/f`.
     Route("upload_at_root", ("PUT",), "/{name}", fallback=True),
     Route("tus", TUS_METHODS, "/files/{id}", bare=True),
@@ -106,8 +107,8 @@ class Routes:
         admission: Admission | None = None,
         resumable: ResumableService | None = None,
         max_upload_size: int = 0,
-        health: Callable[[], Awaitable[str | None]] | None = None,
         static: StaticFiles | None = None,
+        operations: Operations | None = None,
     ) -> None:
         """``public_url``: a validated ``scheme://host[:port][/prefix]`` that
         links are built on instead of the origin the request was sent to.
@@ -115,7 +116,8 @@ class Routes:
         ``admission``: the request-level checks (rate, upload tokens), made
         after CORS, so a browser can read a 401 or a 429 too.
         ``resumable``: the tus endpoints' service (``None``: they answer 404).
-        ``static``: the web page's files (none by default)."""
+        ``static``: the web page's files (none by default);
+        ``operations``: ``/healthz`` and ``/metrics``."""
         self._upload = upload
         self._check = check
         self._download = download
@@ -132,7 +134,7 @@ class Routes:
                           admission is not None and admission.uploads_need_token)
         self._answers = UploadAnswers(self.url, self._site.css)
         self._tus = TusEndpoints(resumable, max_upload_size, self.url, self._answers.finished)
-        self._health = health
+        self._operations = operations or Operations()
 
     def session(self) -> Handler:
         """The handler of one new connection."""
@@ -154,7 +156,7 @@ class Routes:
                                    [("Allow", ", ".join(exc.allowed))])
             return
         try:
-            name = match.route.name
+            name = exchange.route = match.route.name
             if name == "check":
                 await self.check(exchange, match.value)
             elif name == "download" and request.method == "DELETE":
@@ -171,7 +173,7 @@ class Routes:
             elif name in PAGE_ROUTES:
                 await self._site.handle(exchange, name, match.value)
             else:
-                await self.health(exchange)
+                await self._operations.answer(name, exchange)
         except DomainError as exc:
             status, payload = domain_error_payload(exc)
             exchange.respond_json(status, payload, domain_error_headers(exc))
@@ -247,15 +249,6 @@ class Routes:
                      stored.size, stored.sha256, rfc3339(uploaded.record.expires) or "never",
                      uploaded.record.max_downloads or "unlimited")
         self._answers.respond(exchange, files)
-
-    async def health(self, exchange: Exchange) -> None:
-        """200 when the store could take an upload now; 503 with the reason
-        (not writable, below the free-space floor) otherwise."""
-        problem = await self._health() if self._health is not None else None
-        if problem is None:
-            exchange.respond_json(200, {"status": 200, "message": "ok"})
-        else:
-            exchange.respond_error(503, problem, [("Retry-After", "30")])
 
     async def check(self, exchange: Exchange, file_id: str) -> None:
         checked = await self._check.check(file_id)

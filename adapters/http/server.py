@@ -11,7 +11,7 @@ from typing import Callable
 from adapters.http.access_log import AccessLog
 from adapters.http.admission import ConnectionCounts, busy_refusal
 from adapters.http.clients import ClientResolver
-from adapters.http.connection import HttpConnection, TransportConfig
+from adapters.http.connection import HttpConnection, RequestMeter, TransportConfig
 from adapters.http.exchange import Handler
 from adapters.http.linger import Linger
 
@@ -45,13 +45,27 @@ class _Refuse(asyncio.Protocol):
             self._linger.cancel()
 
 
+class NoMeter:
+    """Requests nobody counts."""
+
+    def request(self, route: str | None, method: str, status: int, seconds: float, received: int,
+                sent: int) -> None:
+        pass
+
+    def refused(self, status: int) -> None:
+        pass
+
+
 class HttpServer:
     def __init__(self, new_session: Callable[[], Handler], config: TransportConfig,
-                 access_log: AccessLog | None = None, clients: ClientResolver | None = None) -> None:
+                 access_log: AccessLog | None = None, clients: ClientResolver | None = None,
+                 metrics: RequestMeter | None = None) -> None:
         """``new_session`` is called once per connection for the handler of its
         requests (which may keep per-connection state, such as speed limits);
-        ``clients`` tells who a connection's requests come from."""
+        ``clients`` tells who a connection's requests come from; ``metrics``
+        counts every request that ends."""
         self.config = config
+        self.metrics = metrics or NoMeter()
         self.access_log = access_log or AccessLog()
         self.clients = clients or ClientResolver()
         self._new_session = new_session

@@ -27,35 +27,13 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
+from adapters.ledger.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from adapters.storage.threads import Offload
 from ports.ledger import LedgerUnavailable, Record, RecordExists, Reservation
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
 PURGE_BATCH = 16  # lapsed reservations dropped per admission: bounded work, and they never pile up
-_SCHEMA = (
-    """CREATE TABLE records (
-        id TEXT PRIMARY KEY,
-        size INTEGER NOT NULL CHECK (size >= 0),
-        created REAL NOT NULL,
-        expires REAL,
-        max_downloads INTEGER CHECK (max_downloads >= 1),
-        downloads INTEGER NOT NULL CHECK (downloads >= 0),
-        delete_token_hash TEXT NOT NULL,
-        client TEXT NOT NULL
-    ) WITHOUT ROWID""",
-    "CREATE INDEX records_by_expiry ON records (expires, id) WHERE expires IS NOT NULL",
-    "CREATE TABLE reservations (ticket TEXT PRIMARY KEY, file_id TEXT NOT NULL, lease_until REAL NOT NULL)"
-    " WITHOUT ROWID",
-    "CREATE INDEX reservations_by_file ON reservations (file_id, lease_until)",
-    "CREATE INDEX reservations_by_lease ON reservations (lease_until)",
-    # The total size, kept by triggers in the very transaction that adds or removes a record.
-    "CREATE TABLE totals (one INTEGER PRIMARY KEY CHECK (one = 1), bytes INTEGER NOT NULL)",
-    "INSERT INTO totals VALUES (1, 0)",
-    "CREATE TRIGGER records_added AFTER INSERT ON records BEGIN UPDATE totals SET bytes = bytes + NEW.size; END",
-    "CREATE TRIGGER records_removed AFTER DELETE ON records BEGIN UPDATE totals SET bytes = bytes - OLD.size; END",
-)
 COLUMNS = "id, size, created, expires, max_downloads, downloads, delete_token_hash, client"
 
 # Connections inherited across fork: kept referenced so that they are never
@@ -141,10 +119,13 @@ class SqliteLedger:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode != "wal":
                 raise sqlite3.OperationalError(f"{self.path}: cannot use WAL mode (got {mode!r})")
-            if self._schema_version(conn) == 0:  # a read: opening never waits for a writer once set up
+            if self._schema_version(conn) < SCHEMA_VERSION:  # a read: opening never waits for a writer once set up
                 with self._write(conn, durable=True):
-                    if self._schema_version(conn) == 0:  # still, now that we hold the write lock
-                        for statement in _SCHEMA:
+                    version = self._schema_version(conn)  # again, now that we hold the write lock
+                    if version < SCHEMA_VERSION:
+                        steps = SCHEMA if version == 0 else [s for v in range(version, SCHEMA_VERSION)
+                                                             for s in MIGRATIONS[v]]
+                        for statement in steps:
                             conn.execute(statement)
                         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except BaseException:
@@ -349,3 +330,9 @@ class SqliteLedger:
 
     def _total_bytes(self) -> int:
         return int(self._db().execute("SELECT bytes FROM totals").fetchone()[0])
+
+    async def total_files(self) -> int:
+        return await self._run(self._total_files)
+
+    def _total_files(self) -> int:
+        return int(self._db().execute("SELECT files FROM totals").fetchone()[0])

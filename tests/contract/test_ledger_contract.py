@@ -244,24 +244,31 @@ def test_expired_lists_by_time_earliest_first_up_to_the_limit(ledger: Ledger) ->
     run(scenario)
 
 
-def test_total_bytes_follows_adds_and_removes(ledger: Ledger) -> None:
+def test_total_bytes_and_files_follow_adds_and_removes(ledger: Ledger) -> None:
     async def scenario() -> None:
         assert await ledger.total_bytes() == 0
+        assert await ledger.total_files() == 0
         sizes = {f"f{i}": i * 1000 + 1 for i in range(10)}
         await asyncio.gather(*(ledger.add(record(k, size=v)) for k, v in sizes.items()))
         assert await ledger.total_bytes() == sum(sizes.values())
+        assert await ledger.total_files() == 10
         with pytest.raises(RecordExists):
             await ledger.add(record("f3", size=10 ** 9))
+        assert await ledger.total_files() == 10
         assert await ledger.remove("f3") is True
         assert await ledger.remove("f3") is False
         assert await ledger.remove("never-added") is False
         assert await ledger.total_bytes() == sum(sizes.values()) - sizes["f3"]
+        assert await ledger.total_files() == 9
         held = await ledger.reserve_download("f5", 1000.0, LEASE)
         assert isinstance(held, Reservation)
         await ledger.delete_if_token("f5", TOKEN_HASH, 1000.0)  # revoked but not removed: still counted
+        assert await ledger.complete_download(held, 1000.0) is None
         assert await ledger.total_bytes() == sum(sizes.values()) - sizes["f3"]
+        assert await ledger.total_files() == 9
         for file_id in sizes:
             await ledger.remove(file_id)
         assert await ledger.total_bytes() == 0
+        assert await ledger.total_files() == 0
 
     run(scenario)

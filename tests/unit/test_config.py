@@ -4,7 +4,7 @@ import pytest
 
 from adapters.http.routes import ROUTES
 from adapters.ids import ID_LENGTH, RandomIds
-from config import Config, ConfigError, describe_limits, parse_config, parse_size
+from config import Config, ConfigError, describe_limits, listen_address, parse_config, parse_size
 
 
 @pytest.mark.parametrize("text, value", [
@@ -93,3 +93,23 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         parse_config(["--version"], {})
     assert caught.value.code == 0
     assert capsys.readouterr().out.startswith("upload-download-service ")
+
+
+@pytest.mark.parametrize("text, address", [
+    ("127.0.0.1:9100", ("127.0.0.1", 9100)),
+    ("[::1]:0", ("::1", 0)),
+    ("localhost:65535", ("localhost", 65535)),
+])
+def test_metrics_listen_is_host_and_port(text: str, address: tuple[str, int]) -> None:
+    config = parse_config(["--metrics-listen", text], {})
+    assert config.metrics_listen == text
+    assert listen_address(text) == address
+    assert parse_config([], {"UDS_METRICS_LISTEN": text}).metrics_listen == text
+    assert parse_config([], {}).metrics_listen is None
+
+
+@pytest.mark.parametrize("text", ["9100", ":9100", "127.0.0.1:", "127.0.0.1:99999", "::1:9100", "[::1]9100",
+                                  "host:port"])
+def test_a_bad_metrics_listen_names_the_flag(text: str) -> None:
+    with pytest.raises(ConfigError, match="--metrics-listen"):
+        parse_config(["--metrics-listen", text], {})

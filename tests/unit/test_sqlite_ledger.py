@@ -18,7 +18,8 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 import pytest
 
-from adapters.ledger.sqlite import SCHEMA_VERSION, LedgerVersionError, SqliteLedger
+from adapters.ledger.schema import SCHEMA_VERSION
+from adapters.ledger.sqlite import LedgerVersionError, SqliteLedger
 from ports.ledger import LedgerUnavailable, Record
 
 T = TypeVar("T")
@@ -275,8 +276,53 @@ def test_schema_is_versioned_and_data_survives_reopening(tmp_path: Path) -> None
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     db.close()
-    with pytest.raises(LedgerVersionError, match="schema 2"):
+    with pytest.raises(LedgerVersionError, match=f"schema {SCHEMA_VERSION + 1}"):
         SqliteLedger(path).prepare()
+
+
+# The schema of version 1 (before totals.files), as that version wrote it.
+SCHEMA_1 = (
+    "CREATE TABLE records (id TEXT PRIMARY KEY, size INTEGER NOT NULL CHECK (size >= 0), created REAL NOT NULL,"
+    " expires REAL, max_downloads INTEGER CHECK (max_downloads >= 1), downloads INTEGER NOT NULL"
+    " CHECK (downloads >= 0), delete_token_hash TEXT NOT NULL, client TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX records_by_expiry ON records (expires, id) WHERE expires IS NOT NULL",
+    "CREATE TABLE reservations (ticket TEXT PRIMARY KEY, file_id TEXT NOT NULL, lease_until REAL NOT NULL)"
+    " WITHOUT ROWID",
+    "CREATE INDEX reservations_by_file ON reservations (file_id, lease_until)",
+    "CREATE INDEX reservations_by_lease ON reservations (lease_until)",
+    "CREATE TABLE totals (one INTEGER PRIMARY KEY CHECK (one = 1), bytes INTEGER NOT NULL)",
+    "INSERT INTO totals VALUES (1, 0)",
+    "CREATE TRIGGER records_added AFTER INSERT ON records BEGIN UPDATE totals SET bytes = bytes + NEW.size; END",
+    "CREATE TRIGGER records_removed AFTER DELETE ON records BEGIN UPDATE totals SET bytes = bytes - OLD.size; END",
+)
+
+
+def test_a_version_1_ledger_is_upgraded_and_counts_its_files(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with sqlite3.connect(path) as db:
+        for statement in SCHEMA_1:
+            db.execute(statement)
+        for i in range(3):
+            db.execute("INSERT INTO records VALUES (?, ?, 1000.0, NULL, NULL, 0, 'h', '')", (f"old{i}", 10 + i))
+        db.execute("PRAGMA user_version=1")
+    db.close()
+    ledger = SqliteLedger(path)
+    ledger.prepare()
+
+    async def scenario() -> None:
+        assert await ledger.total_files() == 3
+        assert await ledger.total_bytes() == 33
+        await ledger.add(record("new", size=100))
+        assert await ledger.remove("old0") is True
+        assert await ledger.total_files() == 3
+        assert await ledger.total_bytes() == 123
+        assert await ledger.get("old1") is not None
+
+    run(scenario)
+    ledger.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
 
 
 def test_queries_use_their_indexes(tmp_path: Path) -> None:

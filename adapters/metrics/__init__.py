@@ -1,0 +1,1 @@
+"""Service metrics shared by the worker processes, in Prometheus' text format."""
