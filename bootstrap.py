@@ -86,6 +86,7 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
         config.max_upload_size,
         storage.health if isinstance(storage, HealthReport) else None,
     )
+    access_log = access_log or AccessLog(json=config.log_format == "json")
     return HttpServer(routes.session, transport_config(config), access_log,
                       ClientResolver(config.trusted_proxy, config.proxy_headers))
 

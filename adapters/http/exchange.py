@@ -18,6 +18,7 @@ from adapters.http.deadlines import StallTimeout
 from adapters.http.errors import error_body
 from adapters.http.framing import ServerFraming
 from adapters.http.parser import END_OF_MESSAGE, Data, Event, ParseError, Request
+from adapters.http.request_id import HEADER as REQUEST_ID
 from adapters.http.response import JSON_HEADERS, json_bytes
 from adapters.http.sender import Sent
 from ports.storage import BlobReader
@@ -53,14 +54,18 @@ UNKNOWN_CLIENT = Client("-", "-")
 
 
 class Exchange:
-    def __init__(self, channel: Channel, request: Request, client: Client = UNKNOWN_CLIENT) -> None:
-        """``client``: who sent ``request`` (see ``adapters/http/clients.py``)."""
+    def __init__(self, channel: Channel, request: Request, client: Client = UNKNOWN_CLIENT,
+                 request_id: str = "") -> None:
+        """``client``: who sent ``request`` (see ``adapters/http/clients.py``);
+        ``request_id``: its id, sent as ``X-Request-Id`` on the answer."""
         self.channel = channel
         self.request = request
         self.client = client
+        self.request_id = request_id
         self.head_only = request.method == "HEAD"
         self.status = 0
         self.sent = 0
+        self.received = 0  # request body bytes read
         self.started = time.monotonic()
         self.body_done = not request.has_body
         self.response_started = False
@@ -94,6 +99,7 @@ class Exchange:
             channel.write(interim)
         event = await channel.next_event(max_bytes, channel.stall_timeout, StallTimeout)
         if isinstance(event, Data):
+            self.received += len(event.data)
             return event.data
         if event is END_OF_MESSAGE:
             self.body_done = True
@@ -107,7 +113,9 @@ class Exchange:
             raise ResponseStarted("response already started")
         self.response_started = True
         self.status = status
-        if self.extra_headers:
+        if self.request_id:
+            headers = [*headers, *self.extra_headers, (REQUEST_ID, self.request_id)]
+        elif self.extra_headers:
             headers = [*headers, *self.extra_headers]
         head, self._expected = self.channel.framing.head(self.request, status, headers, length, self.body_done)
         return head
