@@ -17,7 +17,7 @@ from adapters.http.cors import CorsPolicy
 from adapters.http.routes import ROUTES, Routes
 from adapters.http.server import HttpServer
 from adapters.throttle import RateLimits
-from config import Config
+from config import VERSION, Config
 from domain.janitor import Janitor
 from domain.lifecycle import Lifecycle
 from domain.resumable import PartialJanitor, ResumableService
@@ -85,6 +85,7 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
         resumable,
         config.max_upload_size,
         storage.health if isinstance(storage, HealthReport) else None,
+        VERSION,
     )
     access_log = access_log or AccessLog(json=config.log_format == "json")
     return HttpServer(routes.session, transport_config(config), access_log,

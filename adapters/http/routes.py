@@ -33,8 +33,10 @@ from adapters.http.answers import (
     lifetime,
 )
 from adapters.http.headers import UNSATISFIABLE, byte_range, disposition_filename, etag_for, etag_matches
+from adapters.http.headers import if_range_holds
 from adapters.http.multipart import MultipartError
 from adapters.http.negotiation import choose
+from adapters.http.openapi import OpenApiEndpoint
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
 from adapters.http.tus import METHODS as TUS_METHODS
 from adapters.http.tus import TusEndpoints
@@ -64,6 +66,7 @@ ROUTES = Router([
     # transfer.sh's habit: `curl --upload-file f http://host/f`.
     Route("upload_at_root", ("PUT",), "/{name}", fallback=True),
     Route("tus", TUS_METHODS, "/files/{id}", bare=True),
+    Route("openapi", READ_METHODS, "/openapi.json"),
 ])
 
 
@@ -108,13 +111,15 @@ class Routes:
         resumable: ResumableService | None = None,
         max_upload_size: int = 0,
         health: Callable[[], Awaitable[str | None]] | None = None,
+        version: str = "",
     ) -> None:
         """``public_url``: a validated ``scheme://host[:port][/prefix]`` that
         links are built on instead of the origin the request was sent to.
         ``cors``: the origins whose pages may call the API (none by default).
         ``admission``: the request-level checks (rate, upload tokens), made
         after CORS, so a browser can read a 401 or a 429 too.
-        ``resumable``: the tus endpoints' service (``None``: they answer 404)."""
+        ``resumable``: the tus endpoints' service (``None``: they answer 404).
+        ``version``: the service's, in the OpenAPI document."""
         self._upload = upload
         self._check = check
         self._download = download
@@ -127,7 +132,8 @@ class Routes:
         # file record: made once per record, not once per request.
         self._check_bodies = CheckBodies()
         self._download_headers: IdentityMemo[StoredFile, list[tuple[str, str]]] = IdentityMemo(download_headers)
-        self._tus = TusEndpoints(resumable, max_upload_size, self.url, self.upload_answer)
+        self._tus = TusEndpoints(resumable, max_upload_size, self.url)
+        self._openapi = OpenApiEndpoint(ROUTES, version, public_url)
         self._health = health
 
     def session(self) -> Handler:
@@ -164,6 +170,8 @@ class Routes:
                 await self.upload(exchange, unquote(match.value) or None, session)
             elif name == "tus":
                 await self._tus.handle(exchange, match.value, session.upload)
+            elif name == "openapi":
+                self._openapi.handle(exchange)
             else:
                 await self.health(exchange)
         except DomainError as exc:
@@ -272,21 +280,6 @@ class Routes:
             **lifetime(uploaded.record),
         }
 
-    def upload_answer(self, status: int, exchange: Exchange, stored: StoredFile) -> dict[str, object]:
-        """The JSON of a finished resumable upload (``GET /files/<id>``,
-        ``adapters/http/tus.py``): a plain upload's keys without the delete
-        link and token, which are shown once, to the uploader."""
-        return {
-            "status": status,
-            "fileisuploaded": stored.name,
-            "linkforcheck": self.url("check", exchange, stored.id),
-            "linkfordownload": self.url("download", exchange, stored.id),
-            "linkfordownloadnamed": self.url("download_named", exchange, stored.id, stored.name),
-            "id": stored.id,
-            "size": stored.size,
-            "sha256": stored.sha256,
-        }
-
     async def health(self, exchange: Exchange) -> None:
         """200 when the store could take an upload now; 503 with the reason
         (not writable, below the free-space floor) otherwise."""
@@ -317,7 +310,8 @@ class Routes:
                 return
             start, end = 0, stored.size
             range_header = request_headers.get("range")
-            if range_header is not None and self._if_range_holds(request_headers.get("if-range"), etag, headers):
+            if range_header is not None and if_range_holds(request_headers.get("if-range"), etag,
+                                                           dict(headers)["Last-Modified"]):
                 wanted = byte_range(range_header, stored.size)
                 if wanted is UNSATISFIABLE:
                     exchange.respond_json(416, {"status": 416, "message": "range not satisfiable"},
@@ -345,14 +339,3 @@ class Routes:
             await self._download.send(opened, start, end - start, exchange, session.download(), lease)
         finally:
             opened.reader.close()
-
-    @staticmethod
-    def _if_range_holds(if_range: str | None, etag: str, headers: list[tuple[str, str]]) -> bool:
-        """RFC 9110 13.1.5: honour Range only if If-Range (when sent) still
-        names this representation: the strong ETag or the exact Last-Modified."""
-        if if_range is None:
-            return True
-        if_range = if_range.strip()
-        if if_range.startswith('"') or if_range.startswith("W/"):
-            return if_range == etag
-        return if_range == dict(headers)["Last-Modified"]

@@ -47,8 +47,7 @@ TUS_RESUMABLE = ("Tus-Resumable", TUS_VERSION)
 NO_STORE = ("Cache-Control", "no-store")
 
 Headers = list[tuple[str, str]]
-Link = Callable[[str, Exchange, str], str]
-Answer = Callable[[int, Exchange, StoredFile], dict[str, object]]
+Link = Callable[..., str]  # link(route, exchange, *values)
 
 
 def rfc3339(epoch: float) -> str:
@@ -56,15 +55,13 @@ def rfc3339(epoch: float) -> str:
 
 
 class TusEndpoints:
-    def __init__(self, service: ResumableService | None, max_size: int, link: Link, answer: Answer) -> None:
+    def __init__(self, service: ResumableService | None, max_size: int, link: Link) -> None:
         """``service`` is ``None`` when the store cannot keep partial uploads
-        (every request is then 404). ``link(route, exchange, id)`` builds a
-        public URL; ``answer(status, exchange, stored)`` is the JSON of a
-        stored upload, the one a plain upload gets."""
+        (every request is then 404). ``link(route, exchange, *values)``
+        builds a public URL."""
         self._service = service
         self._max_size = max_size
         self._link = link
-        self._answer = answer
 
     async def handle(self, exchange: Exchange, upload_id: str, throttle: Callable[[], Throttle]) -> None:
         request = exchange.request
@@ -167,7 +164,7 @@ class TusEndpoints:
         """``GET``: a finished upload's JSON is a plain upload's; one in
         progress shows how far it is."""
         if isinstance(result, StoredFile):
-            exchange.respond_json(200, self._answer(200, exchange, result), [NO_STORE])
+            exchange.respond_json(200, self.finished(exchange, result), [NO_STORE])
             return
         exchange.respond_json(200, {
             "status": 200,
@@ -178,6 +175,21 @@ class TusEndpoints:
             "length": result.length,
             "expires": rfc3339(result.expires),
         }, [NO_STORE])
+
+    def finished(self, exchange: Exchange, stored: StoredFile) -> dict[str, object]:
+        """The JSON of a finished upload: a plain upload's keys without the
+        delete link and token, which are shown once, to the uploader."""
+        link = self._link
+        return {
+            "status": 200,
+            "fileisuploaded": stored.name,
+            "linkforcheck": link("check", exchange, stored.id),
+            "linkfordownload": link("download", exchange, stored.id),
+            "linkfordownloadnamed": link("download_named", exchange, stored.id, stored.name),
+            "id": stored.id,
+            "size": stored.size,
+            "sha256": stored.sha256,
+        }
 
     def _state(self, exchange: Exchange, result: Progress | StoredFile) -> Headers:
         """``Upload-Offset``, then ``Upload-Expires`` while in progress, or the
