@@ -243,10 +243,12 @@ DESCRIPTIONS: dict[str, dict[str, dict[str, Operation]]] = {
             "POST": Operation("Create a resumable upload (tus creation, creation-with-upload)", {
                 201: Answer("created: its URL", None, {"Location": response_header("the upload's URL"), **TUS_STATE}),
                 400: error("bad Upload-Length, Upload-Defer-Length, Upload-Metadata or Upload-Checksum"),
+                401: UPLOAD.responses[401],
                 **TUS_ERRORS, **TUS_APPEND_ERRORS,
             }, (TUS_RESUMABLE, header("Upload-Length", "the total size"),
                 header("Upload-Defer-Length", "1: the size is told later", enum=["1"]),
-                header("Upload-Metadata", "key base64(value) pairs: filename, filetype")), TUS_DATA),
+                header("Upload-Metadata", "key base64(value) pairs: filename, filetype")), TUS_DATA,
+                security=UPLOAD.security),
         },
         PATTERN: {
             "OPTIONS": TUS_OPTIONS,
