@@ -61,4 +61,5 @@ def test_and_so_it_does_with_limits_tokens_and_cors(make_service: ServiceFactory
     adapters/http/admission.py), not the 405 that check expects."""
     service = make_service(*LIMITS)
     passed(schemathesis_run(service.url, tmp_path, "-H", f"Authorization: Bearer {TOKEN}",
-                            "-H", "Origin: https://app.example", checks=tuple(check for check in CHECKS if check != "unsupported_method")))
+                            "-H", "Origin: https://app.example",
+                            checks=tuple(check for check in CHECKS if check != "unsupported_method")))
