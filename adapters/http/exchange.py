@@ -3,8 +3,8 @@
 An ``Exchange`` implements the ``ByteSource`` (request body) and ``ByteSink``
 (response body) ports for the domain, and the ways to answer: a small
 complete response (``respond``, ``respond_json``, ``respond_error``) or a
-head (``start``) followed by streamed body bytes; ``extra_headers`` go on
-whichever answer it gets. It talks to its connection through the narrow
+head (``start``) followed by streamed body bytes; ``extra_headers``, and
+``X-Request-Id`` with the request's id, go on whichever answer it gets. It talks to its connection through the narrow
 ``Channel`` interface only.
 """
 
