@@ -9,7 +9,7 @@ and drive the returned server in-process.
 
 from __future__ import annotations
 
-from adapters.http.access_log import AccessLog
+from adapters.http.access_log import AccessLog, JsonAccessLog
 from adapters.http.admission import Admission, RequestRates, UploadAuth
 from adapters.http.clients import ClientResolver
 from adapters.http.connection import TransportConfig
@@ -87,7 +87,7 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
         storage.health if isinstance(storage, HealthReport) else None,
         VERSION,
     )
-    access_log = access_log or AccessLog(json=config.log_format == "json")
+    access_log = access_log or (JsonAccessLog() if config.log_format == "json" else AccessLog())
     return HttpServer(routes.session, transport_config(config), access_log,
                       ClientResolver(config.trusted_proxy, config.proxy_headers))
 

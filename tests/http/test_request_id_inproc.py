@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from adapters.http.access_log import AccessLog, JsonLogFormatter
+from adapters.http.access_log import JsonAccessLog, JsonLogFormatter
 from config import Config
 from tests.inproc import App, Pipe, Reply, run, settle
 
@@ -26,7 +26,7 @@ def request(method: str, path: str, *headers: str, body: bytes = b"") -> bytes:
 def logged_app(config: Config = Config()) -> tuple[App, io.StringIO]:
     app = App(config)
     stream = io.StringIO()
-    log = app.server.access_log = AccessLog(stream, json=True)
+    log = app.server.access_log = JsonAccessLog(stream)
     log.enabled = True
     return app, stream
 

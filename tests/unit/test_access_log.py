@@ -13,7 +13,14 @@ from typing import Iterator
 
 import pytest
 
-from adapters.http.access_log import JSON_ACCESS_KEYS, NAME, AccessLog, JsonLogFormatter, LogFormatter
+from adapters.http.access_log import (
+    JSON_ACCESS_KEYS,
+    NAME,
+    AccessLog,
+    JsonAccessLog,
+    JsonLogFormatter,
+    LogFormatter,
+)
 from adapters.http.request_id import CURRENT
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
@@ -25,14 +32,15 @@ def test_lines_are_batched_per_loop_iteration_and_formatted_like_logging() -> No
     async def scenario() -> None:
         log = AccessLog(stream)
         log.enabled = True
-        log.request("127.0.0.1:5", "GET", "/check/x", "1.1", 200, 227, 0.0015)
+        log.request("127.0.0.1:5", "GET", "/check/x", "1.1", 200, 227, 0.0015, request_id="5f3a9c0d00000001")
         log.write('127.0.0.1:6 "-" 400 0 - bad request')
         assert stream.getvalue() == ""  # not yet: written once the loop turns
         await asyncio.sleep(0)
         lines = stream.getvalue().splitlines()
         assert len(lines) == 2
         assert re.fullmatch(STAMP + r' INFO uds\.access: '
-                            r'127\.0\.0\.1:5 "GET /check/x HTTP/1\.1" 200 227 1\.5ms', lines[0]), lines[0]
+                            r'127\.0\.0\.1:5 "GET /check/x HTTP/1\.1" 200 227 1\.5ms request_id=5f3a9c0d00000001',
+                            lines[0]), lines[0]
         assert lines[1].endswith('127.0.0.1:6 "-" 400 0 - bad request')
 
     asyncio.run(scenario())
@@ -133,7 +141,7 @@ def json_lines(stream: io.StringIO) -> list[dict[str, object]]:
 
 def test_a_json_access_line_has_every_field_and_survives_hostile_strings() -> None:
     stream = io.StringIO()
-    log = AccessLog(stream, json=True)
+    log = JsonAccessLog(stream)
     log.enabled = True
     log.request("203.0.113.7", "GET", HOSTILE_TARGET, "1.1", 404, 61, 0.0015, via="10.0.0.1:4000",
                 request_id="5f3a9c0d00000001", received=12, user_agent=HOSTILE_AGENT)
@@ -153,7 +161,7 @@ def test_a_json_access_line_has_every_field_and_survives_hostile_strings() -> No
 
 def test_a_json_refusal_line() -> None:
     stream = io.StringIO()
-    log = AccessLog(stream, json=True)
+    log = JsonAccessLog(stream)
     log.enabled = True
     log.refusal("127.0.0.1:6", 400, 'bad "request"\n', "5f3a9c0d00000002")
     [line] = json_lines(stream)
