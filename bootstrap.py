@@ -9,7 +9,7 @@ and drive the returned server in-process.
 
 from __future__ import annotations
 
-from adapters.http.access_log import AccessLog
+from adapters.http.access_log import AccessLog, JsonAccessLog
 from adapters.http.admission import Admission, RequestRates, UploadAuth
 from adapters.http.clients import ClientResolver
 from adapters.http.connection import TransportConfig
@@ -21,7 +21,7 @@ from adapters.http.static import StaticFiles
 from adapters.metrics.exposition import Stored
 from adapters.metrics.registry import Metrics, WorkerMetrics
 from adapters.throttle import RateLimits
-from config import Config
+from config import VERSION, Config
 from domain.janitor import Janitor
 from domain.lifecycle import Lifecycle
 from domain.resumable import PartialJanitor, ResumableService
@@ -124,7 +124,9 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
         config.max_upload_size,
         static,
         build_operations(config, storage, ledger, clock, None if config.metrics_listen else metrics),
+        VERSION,
     )
+    access_log = access_log or (JsonAccessLog() if config.log_format == "json" else AccessLog())
     return HttpServer(routes.session, transport_config(config), access_log,
                       ClientResolver(config.trusted_proxy, config.proxy_headers), recorder)
 

@@ -93,6 +93,13 @@ def parse_log_level(text: str) -> str:
     return level
 
 
+def parse_log_format(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("text", "json"):
+        raise ConfigError(f"{text!r} must be 'text' or 'json'")
+    return value
+
+
 def parse_fsync(text: str) -> bool:
     value = text.strip().lower()
     if value not in ("always", "never"):
@@ -230,6 +237,7 @@ class Config:
     fsync: bool = True
     min_free_space: int = 64 << 20
     log_level: str = "INFO"
+    log_format: str = "text"
     workers: int = 1
     cors_origin: tuple[str, ...] = ()
     trusted_proxy: tuple[str, ...] = ()
@@ -304,6 +312,8 @@ OPTIONS: dict[str, Option] = {
                     lambda on: "always" if on else "never"),
     "min_free_space": Option(parse_size, "BYTES", "refuse uploads (507) that would leave less free disk", show_size),
     "log_level": Option(parse_log_level, "LEVEL", "debug, info, warning or error", str.lower),
+    "log_format": Option(parse_log_format, "text|json", "log lines as text, or one JSON object a line "
+                         "(access lines with request id, method, path, status, bytes, duration, client)"),
     "workers": Option(parse_positive, "N", "processes serving the one listening socket, for multi-core machines; "
                       "total rates are split evenly between them"),
     "cors_origin": Option(parse_origin, "ORIGIN", "web origin allowed to call the API from a browser (CORS); "

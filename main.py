@@ -23,7 +23,7 @@ from typing import Sequence
 
 from adapters.clock import AsyncioClock
 from adapters.adoption import adopt_unrecorded_blobs
-from adapters.http.access_log import LogFormatter
+from adapters.http.access_log import JsonLogFormatter, LogFormatter
 from adapters.ids import RandomIds
 from adapters.ledger.sqlite import LedgerVersionError, SqliteLedger
 from adapters.metrics.registry import Metrics, WorkerMetrics
@@ -96,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"main.py: error: {exc}", file=sys.stderr)
         return 2
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(LogFormatter())  # UTC timestamps, as in the access log
+    # UTC timestamps, as in the access log; JSON with --log-format json, as the access log then is
+    handler.setFormatter(JsonLogFormatter() if config.log_format == "json" else LogFormatter())
     logging.basicConfig(level=config.log_level, handlers=[handler])
     store = FileSystemStore(Path(config.storage), fsync=config.fsync, min_free_space=config.min_free_space)
     try:

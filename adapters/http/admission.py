@@ -36,6 +36,7 @@ from typing import Collection
 from adapters.client_table import MAX_CLIENTS, ClientTable
 from adapters.http.errors import error_body
 from adapters.http.exchange import Exchange
+from adapters.http.request_id import HEADER as REQUEST_ID_HEADER
 from adapters.http.response import JSON_HEADERS, build_head
 from ports.throttle import Clock
 
@@ -44,15 +45,17 @@ UPLOAD_METHODS = frozenset({"POST", "PUT"})
 REALM = 'Bearer realm="uploads"'
 
 
-def busy_refusal(message: str) -> bytes:
+def busy_refusal(message: str, request_id: str = "") -> bytes:
     """The whole 503 answer to a connection refused at accept time (it
-    closes; the client may retry after ``RETRY_AFTER_SECONDS``)."""
+    closes; the client may retry after ``RETRY_AFTER_SECONDS``), with
+    ``X-Request-Id`` if given."""
     body = error_body(503, message)
     return build_head(503, [
         *JSON_HEADERS,
         ("Content-Length", str(len(body))),
         ("Retry-After", str(RETRY_AFTER_SECONDS)),
         ("Connection", "close"),
+        *([(REQUEST_ID_HEADER, request_id)] if request_id else []),
     ]) + body
 
 

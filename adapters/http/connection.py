@@ -33,6 +33,8 @@ from adapters.http.linger import FlushWatch, Linger
 from adapters.http.events import Event, ParseError
 from adapters.http.parser import RequestParser
 from adapters.http.receiver import Receiver
+from adapters.http.request_id import CURRENT as CURRENT_REQUEST_ID
+from adapters.http.request_id import RequestIds
 from adapters.http.sender import Sender, Sent
 from ports.storage import BlobReader
 
@@ -78,6 +80,9 @@ class ConnectionOwner(Protocol):
 
     @property
     def clients(self) -> ClientResolver: ...
+
+    @property
+    def request_ids(self) -> RequestIds: ...
 
     def connection_opened(self, connection: HttpConnection) -> bool:
         """Register a new connection; False to refuse it (503)."""
@@ -139,9 +144,10 @@ class HttpConnection(asyncio.Protocol):
         if not self._owner.connection_opened(self):
             # Refused (too many connections from this address): answer, then
             # linger as every refusal does (see ``Linger``).
-            transport.write(busy_refusal("too many connections from your address, retry later"))
+            request_id = self._owner.request_ids.new()
+            transport.write(busy_refusal("too many connections from your address, retry later", request_id))
             self._linger = Linger(self._loop, transport)
-            self._owner.access_log.write(f'{self.peer} "-" 503 0 - too many connections from one address')
+            self._owner.access_log.refusal(self.peer, 503, "too many connections from one address", request_id)
             return
         self._sender = Sender(self._loop, transport, self._deadline, self.config.body_timeout)
         parser = RequestParser(
@@ -271,13 +277,18 @@ class HttpConnection(asyncio.Protocol):
                     break
                 first = False
                 framing.begin(request)
-                exchange = Exchange(self, request, self._owner.clients.resolve(self.client, request.headers))
+                request_id = self._owner.request_ids.choose(request.headers.get("x-request-id"))
+                exchange = Exchange(self, request, self._owner.clients.resolve(self.client, request.headers),
+                                    request_id)
                 self.exchange = exchange
+                # Log records made while the request is handled carry its id.
+                current = CURRENT_REQUEST_ID.set(request_id)
                 try:
                     await self._run(exchange)
                 finally:
                     self.exchange = None
                     self._finished(exchange)
+                    CURRENT_REQUEST_ID.reset(current)
                 if not exchange.body_done:
                     peer_may_send = True
                 if framing.end(exchange.body_done, exchange.response_done) and self.sender.paused:
@@ -323,9 +334,10 @@ class HttpConnection(asyncio.Protocol):
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer a request we could not parse, then close."""
-        self.write(self.framing.refusal(status, message))
+        request_id = self._owner.request_ids.new()
+        self.write(self.framing.refusal(status, message, request_id))
         self._owner.metrics.refused(status)
-        self._owner.access_log.write(f'{self.peer} "-" {status} 0 - {message}')
+        self._owner.access_log.refusal(self.peer, status, message, request_id)
 
     def _finished(self, exchange: Exchange) -> None:
         """The one place every request that was read ends: counted, then logged."""
@@ -339,4 +351,5 @@ class HttpConnection(asyncio.Protocol):
             # A client a trusted proxy named is logged by its address, and the proxy after "via".
             access_log.request(client.address if client.forwarded else self.peer, request.method, request.target,
                                request.version, exchange.status, exchange.sent, seconds,
-                               via=self.peer if client.forwarded else "")
+                               self.peer if client.forwarded else "", exchange.request_id, exchange.received,
+                               request.headers.get("user-agent"))

@@ -22,12 +22,13 @@ from adapters.http.parser import Request
 ALLOWED_REQUEST_HEADERS = {
     name.lower(): name for name in (
         "Content-Type", "Content-Disposition", "Accept", "Range", "If-Range", "If-None-Match",
-        "Expires-In", "Max-Downloads", "Max-Days", "X-Delete-Token", "Authorization",
+        "Expires-In", "Max-Downloads", "Max-Days", "X-Delete-Token", "Authorization", "X-Request-Id",
     )
 }
 # Response headers a page may read (beyond the safelisted Content-Type,
 # Content-Length, ...). Issue 14 adds X-Url-Delete; tus its own.
-EXPOSED_HEADERS = ("Location", "X-Url-Delete", "Content-Disposition", "Content-Range", "ETag", "Retry-After")
+EXPOSED_HEADERS = ("Location", "X-Url-Delete", "Content-Disposition", "Content-Range", "ETag", "Retry-After",
+                   "X-Request-Id")
 # How long a browser may cache a preflight answer, seconds (Chromium caps it at 7200).
 MAX_AGE = 7200
 # More requested header names than this are not looked at: bounded work.

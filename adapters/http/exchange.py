@@ -3,8 +3,8 @@
 An ``Exchange`` implements the ``ByteSource`` (request body) and ``ByteSink``
 (response body) ports for the domain, and the ways to answer: a small
 complete response (``respond``, ``respond_json``, ``respond_error``) or a
-head (``start``) followed by streamed body bytes; ``extra_headers`` go on
-whichever answer it gets. It talks to its connection through the narrow
+head (``start``) followed by streamed body bytes; ``extra_headers``, and
+``X-Request-Id`` with the request's id, go on whichever answer it gets. It talks to its connection through the narrow
 ``Channel`` interface only.
 """
 
@@ -18,6 +18,7 @@ from adapters.http.deadlines import StallTimeout
 from adapters.http.errors import error_body
 from adapters.http.framing import ServerFraming
 from adapters.http.parser import END_OF_MESSAGE, Data, Event, ParseError, Request
+from adapters.http.request_id import HEADER as REQUEST_ID
 from adapters.http.response import JSON_HEADERS, json_bytes
 from adapters.http.sender import Sent
 from ports.storage import BlobReader
@@ -53,11 +54,14 @@ UNKNOWN_CLIENT = Client("-", "-")
 
 
 class Exchange:
-    def __init__(self, channel: Channel, request: Request, client: Client = UNKNOWN_CLIENT) -> None:
-        """``client``: who sent ``request`` (see ``adapters/http/clients.py``)."""
+    def __init__(self, channel: Channel, request: Request, client: Client = UNKNOWN_CLIENT,
+                 request_id: str = "") -> None:
+        """``client``: who sent ``request`` (see ``adapters/http/clients.py``);
+        ``request_id``: its id, sent as ``X-Request-Id`` on the answer."""
         self.channel = channel
         self.request = request
         self.client = client
+        self.request_id = request_id
         self.head_only = request.method == "HEAD"
         self.status = 0
         self.received = 0  # request body bytes read so far
@@ -110,7 +114,9 @@ class Exchange:
             raise ResponseStarted("response already started")
         self.response_started = True
         self.status = status
-        if self.extra_headers:
+        if self.request_id:
+            headers = [*headers, *self.extra_headers, (REQUEST_ID, self.request_id)]
+        elif self.extra_headers:
             headers = [*headers, *self.extra_headers]
         head, self._expected = self.channel.framing.head(self.request, status, headers, length, self.body_done)
         return head

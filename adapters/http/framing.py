@@ -21,6 +21,7 @@ from typing import Iterable
 
 from adapters.http.errors import error_body
 from adapters.http.parser import Request
+from adapters.http.request_id import HEADER as REQUEST_ID
 from adapters.http.response import CONTINUE, JSON_HEADERS, build_head
 
 BODILESS_STATUSES = (204, 304)
@@ -70,15 +71,16 @@ class ServerFraming:
             self.keep_alive = False
         return self.keep_alive
 
-    def refusal(self, status: int, message: str) -> bytes:
+    def refusal(self, status: int, message: str, request_id: str = "") -> bytes:
         """The whole answer to a request that could not be parsed (framing is
-        lost: the connection closes after it)."""
+        lost: the connection closes after it), with ``X-Request-Id`` if given."""
         self.keep_alive = False
         body = error_body(status, message)
         return build_head(status, [
             *JSON_HEADERS,
             ("Content-Length", str(len(body))),
             ("Connection", "close"),
+            *([(REQUEST_ID, request_id)] if request_id else []),
         ]) + body
 
     def shut_down(self) -> None:

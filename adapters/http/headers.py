@@ -163,3 +163,14 @@ def etag_matches(header: str, etag: str) -> bool:
         if candidate == etag:
             return True
     return False
+
+
+def if_range_holds(if_range: str | None, etag: str, last_modified: str) -> bool:
+    """RFC 9110 13.1.5: honour Range only if If-Range (when sent) still
+    names this representation: the strong ETag or the exact Last-Modified."""
+    if if_range is None:
+        return True
+    if_range = if_range.strip()
+    if if_range.startswith('"') or if_range.startswith("W/"):
+        return if_range == etag
+    return if_range == last_modified

@@ -24,7 +24,9 @@ from adapters.http.errors import domain_error_headers, domain_error_payload, sta
 from adapters.http.forms import NoFileInForm, is_form, upload_form
 from adapters.http.answers import JSON_TYPE, CheckBodies, UploadAnswers, download_headers
 from adapters.http.headers import UNSATISFIABLE, byte_range, disposition_filename, etag_for, etag_matches
+from adapters.http.headers import if_range_holds
 from adapters.http.multipart import MultipartError
+from adapters.http.openapi import OpenApiEndpoint
 from adapters.http.operations import Operations
 from adapters.http.routing import MethodNotAllowed, NoRoute, Route, Router
 from adapters.http.site import Site
@@ -63,6 +65,7 @@ ROUTES = Router([
     Route("home", READ_METHODS, "/", fallback=True),
     Route("share", READ_METHODS, "/share/{id}"),
     Route("static", READ_METHODS, "/web/{name}"),
+    Route("openapi", READ_METHODS, "/openapi.json"),
 ])
 PAGE_ROUTES = ("home", "share", "static")
 
@@ -109,6 +112,7 @@ class Routes:
         max_upload_size: int = 0,
         static: StaticFiles | None = None,
         operations: Operations | None = None,
+        version: str = "",
     ) -> None:
         """``public_url``: a validated ``scheme://host[:port][/prefix]`` that
         links are built on instead of the origin the request was sent to.
@@ -117,7 +121,8 @@ class Routes:
         after CORS, so a browser can read a 401 or a 429 too.
         ``resumable``: the tus endpoints' service (``None``: they answer 404).
         ``static``: the web page's files (none by default);
-        ``operations``: ``/healthz`` and ``/metrics``."""
+        ``operations``: ``/healthz`` and ``/metrics``;
+        ``version``: the service's, in the OpenAPI document."""
         self._upload = upload
         self._check = check
         self._download = download
@@ -135,6 +140,7 @@ class Routes:
         self._answers = UploadAnswers(self.url, self._site.css)
         self._tus = TusEndpoints(resumable, max_upload_size, self.url, self._answers.finished)
         self._operations = operations or Operations()
+        self._openapi = OpenApiEndpoint(ROUTES, version, public_url)
 
     def session(self) -> Handler:
         """The handler of one new connection."""
@@ -172,6 +178,8 @@ class Routes:
                 await self._tus.handle(exchange, match.value, session.upload)
             elif name in PAGE_ROUTES:
                 await self._site.handle(exchange, name, match.value)
+            elif name == "openapi":
+                self._openapi.handle(exchange)
             else:
                 await self._operations.answer(name, exchange)
         except DomainError as exc:
@@ -271,7 +279,8 @@ class Routes:
                 return
             start, end = 0, stored.size
             range_header = request_headers.get("range")
-            if range_header is not None and self._if_range_holds(request_headers.get("if-range"), etag, headers):
+            if range_header is not None and if_range_holds(request_headers.get("if-range"), etag,
+                                                           dict(headers)["Last-Modified"]):
                 wanted = byte_range(range_header, stored.size)
                 if wanted is UNSATISFIABLE:
                     exchange.respond_json(416, {"status": 416, "message": "range not satisfiable"},
@@ -299,14 +308,3 @@ class Routes:
             await self._download.send(opened, start, end - start, exchange, session.download(), lease)
         finally:
             opened.reader.close()
-
-    @staticmethod
-    def _if_range_holds(if_range: str | None, etag: str, headers: list[tuple[str, str]]) -> bool:
-        """RFC 9110 13.1.5: honour Range only if If-Range (when sent) still
-        names this representation: the strong ETag or the exact Last-Modified."""
-        if if_range is None:
-            return True
-        if_range = if_range.strip()
-        if if_range.startswith('"') or if_range.startswith("W/"):
-            return if_range == etag
-        return if_range == dict(headers)["Last-Modified"]

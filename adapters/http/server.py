@@ -14,6 +14,7 @@ from adapters.http.clients import ClientResolver
 from adapters.http.connection import HttpConnection, RequestMeter, TransportConfig
 from adapters.http.exchange import Handler
 from adapters.http.linger import Linger
+from adapters.http.request_id import RequestIds
 
 log = logging.getLogger("uds.http")
 
@@ -25,12 +26,13 @@ class _Refuse(asyncio.Protocol):
     the connection and could destroy the 503. A lingering refusal is not
     counted against ``max_connections``; ``LINGER_MAX`` bounds it."""
 
-    def __init__(self) -> None:
+    def __init__(self, request_id: str = "") -> None:
         self._linger: Linger | None = None
+        self._request_id = request_id
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        transport.write(busy_refusal("too many connections, retry later"))
+        transport.write(busy_refusal("too many connections, retry later", self._request_id))
         self._linger = Linger(asyncio.get_running_loop(), transport)
 
     def data_received(self, data: bytes) -> None:
@@ -68,6 +70,7 @@ class HttpServer:
         self.metrics = metrics or NoMeter()
         self.access_log = access_log or AccessLog()
         self.clients = clients or ClientResolver()
+        self.request_ids = RequestIds()  # made per process: a worker builds its server after the fork
         self._new_session = new_session
         self._connections: set[HttpConnection] = set()
         # The cap per address counts socket peers; trusted proxies are
@@ -85,7 +88,7 @@ class HttpServer:
     def _protocol(self) -> asyncio.Protocol:
         if len(self._connections) >= self.config.max_connections:
             self.refused += 1
-            return _Refuse()
+            return _Refuse(self.request_ids.new())
         return HttpConnection(self, self._new_session())
 
     def protocol_factory(self) -> asyncio.Protocol:

@@ -73,7 +73,7 @@ def test_actual_answers_carry_the_origin_errors_included() -> None:
                 "access-control-allow-origin": APP_ORIGIN,
                 "vary": "Origin",
                 "access-control-expose-headers":
-                    "Location, X-Url-Delete, Content-Disposition, Content-Range, ETag, Retry-After",
+                    "Location, X-Url-Delete, Content-Disposition, Content-Range, ETag, Retry-After, X-Request-Id",
             }, reply
 
     run(main)

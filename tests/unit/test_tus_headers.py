@@ -59,14 +59,18 @@ def test_metadata_is_bounded_and_linear_on_hostile_input() -> None:
         parse_metadata(",".join(f"k{i}" for i in range(33)))
 
     def cost(n: int) -> float:
+        """The best of several timings: a busy machine only ever adds time."""
         value = "k " + "A" * n
-        started = time.perf_counter()
-        for _ in range(200):
-            try:
-                parse_metadata(value)
-            except TusHeaderError:
-                pass
-        return time.perf_counter() - started
+        timings = []
+        for _ in range(7):
+            started = time.perf_counter()
+            for _ in range(100):
+                try:
+                    parse_metadata(value)
+                except TusHeaderError:
+                    pass
+            timings.append(time.perf_counter() - started)
+        return min(timings)
 
     cost(1000)  # warm up
     assert cost(4000) / cost(1000) < 8  # linear: about 4 (quadratic would be about 16)
