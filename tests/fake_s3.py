@@ -141,7 +141,9 @@ class FakeS3:
         await self._call("open_stream", key)
         info = self._info(key)
         body = self.objects[key][0]
-        return FakeStream(info, body[start:len(body) if end is None else end])
+        if body and start >= len(body):
+            raise S3Error(416, "InvalidRange", key)
+        return FakeStream(info, body[start:len(body) if end is None else end + 1])  # ``end`` inclusive
 
     # -- multipart -----------------------------------------------------------------------
 

@@ -15,6 +15,14 @@ from typing import Mapping, Protocol, Sequence
 from adapters.s3.client import ObjectInfo, S3Object
 
 
+class ByteStream(Protocol):
+    info: ObjectInfo
+
+    async def read(self, n: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 class ObjectApi(Protocol):
     async def put_object(self, key: str, body: bytes, *, metadata: Mapping[str, str] | None = None,
                          if_match: str | None = None, if_none_match: bool = False) -> str: ...
@@ -36,3 +44,5 @@ class ObjectApi(Protocol):
     async def abort_multipart(self, key: str, upload_id: str) -> None: ...
 
     async def list_multipart_uploads(self, prefix: str) -> list[tuple[str, str]]: ...
+
+    async def open_stream(self, key: str, start: int = 0, end: int | None = None) -> ByteStream: ...
