@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import os
 import ssl
 import threading
 from dataclasses import dataclass
@@ -59,11 +60,12 @@ class S3Settings:
             raise ValueError(f"bad S3 bucket name {self.bucket!r}")
 
     @classmethod
-    def from_env(cls, endpoint: str, bucket: str, environ: Mapping[str, str], *, addressing: str = "path",
-                 timeout: float = 30.0) -> S3Settings:
+    def from_env(cls, endpoint: str, bucket: str, environ: Mapping[str, str] | None = None, *,
+                 addressing: str = "path", timeout: float = 30.0) -> S3Settings:
         """Credentials from ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
         ``AWS_SESSION_TOKEN`` (optional) and ``AWS_REGION`` (default
         ``us-east-1``); ``ValueError`` when the key pair is missing."""
+        environ = os.environ if environ is None else environ
         access, secret = environ.get("AWS_ACCESS_KEY_ID", ""), environ.get("AWS_SECRET_ACCESS_KEY", "")
         if not access or not secret:
             raise ValueError("S3 storage needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
