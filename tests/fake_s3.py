@@ -70,6 +70,7 @@ class FakeS3:
         self._failures: dict[str, list[tuple[str, BaseException]]] = {}
         self._missing_if_match = missing_if_match
         self._next_upload = 0
+        self._crash_after: int | None = None
 
     def fail(self, operation: str, error: BaseException | None = None, times: int = 1, where: str = "") -> None:
         """Make the next ``times`` calls of ``operation`` (a method name) on
@@ -78,8 +79,18 @@ class FakeS3:
         self._failures.setdefault(operation, []).extend(
             [(where, error or S3Error(500, "InternalError", "injected"))] * times)
 
+    def crash_after(self, calls: int | None) -> None:
+        """Let ``calls`` more calls act, then make every call raise
+        ``ConnectionResetError`` without acting (a process that died, or lost
+        the network, at that point), until ``crash_after(None)``."""
+        self._crash_after = calls
+
     async def _call(self, operation: str, key: str = "") -> None:
         await asyncio.sleep(0)
+        if self._crash_after is not None:
+            if self._crash_after <= 0:
+                raise ConnectionResetError(f"crashed before {operation} {key}")
+            self._crash_after -= 1
         self.calls[operation] = self.calls.get(operation, 0) + 1
         pending = self._failures.get(operation, [])
         for index, (where, error) in enumerate(pending):
