@@ -1,7 +1,8 @@
 """upload-download-service: the entry point.
 
-Parses the configuration (``config.py``), prepares the storage directory
-and the ledger in it, binds the listening socket, builds the service with
+Parses the configuration (``config.py``), prepares the storage (a directory
+with the ledger in it, or an S3 bucket, checked at start, with the ledger in
+``--state-dir``), binds the listening socket, builds the service with
 ``bootstrap.build_app`` and runs it until SIGTERM or SIGINT, in one process
 or in ``--workers`` pre-forked ones. The janitor (``bootstrap.build_janitor``)
 runs in the single process, or in the first worker only (a replaced first
@@ -18,7 +19,7 @@ import socket
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from adapters.clock import AsyncioClock
 from adapters.adoption import adopt_unrecorded_blobs
@@ -26,9 +27,13 @@ from adapters.http.access_log import LogFormatter
 from adapters.ids import RandomIds
 from adapters.ledger.sqlite import LedgerVersionError, SqliteLedger
 from adapters.prefork import run_workers
+from adapters.s3.client import S3Client, S3Error, S3Settings
 from adapters.storage.filesystem import FileSystemStore, StorageUnavailable
+from adapters.storage.s3 import S3Store
 from bootstrap import build_app, build_janitor, build_lifecycle, build_partial_janitor
-from config import Config, ConfigError, describe_limits, parse_config
+from config import Config, ConfigError, describe_limits, parse_config, s3_location
+from ports.ledger import Ledger
+from ports.storage import Storage
 
 log = logging.getLogger("uds")
 # Start-up and shutdown lines are shown at every --log-level: scripts and
@@ -48,7 +53,7 @@ def bind(host: str, port: int) -> socket.socket:
 LEDGER_FILE = "ledger.sqlite3"
 
 
-async def serve(config: Config, store: FileSystemStore, ledger: SqliteLedger, sock: socket.socket,
+async def serve(config: Config, store: Storage, ledger: Ledger, sock: socket.socket,
                 announce: bool = True, janitor: bool = True) -> None:
     clock = AsyncioClock()
     server = build_app(config, store, clock, RandomIds(), ledger)
@@ -68,13 +73,84 @@ async def serve(config: Config, store: FileSystemStore, ledger: SqliteLedger, so
     for task in sweeping:
         task.cancel()
     await server.shutdown()
-    await asyncio.to_thread(ledger.close)
+    # Not every port has a close: the SQLite ledger's connections, the S3 store's pool and threads.
+    for closing in (getattr(ledger, "close", None), getattr(store, "close", None)):
+        if callable(closing):
+            await asyncio.to_thread(closing)
     lifecycle.info("stopped")
 
 
 def listening_url(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class StartupError(Exception):
+    """The storage or the ledger cannot be used: one line for stderr, exit 1."""
+
+
+def open_directory(config: Config) -> tuple[FileSystemStore, SqliteLedger, Callable[[int], object] | None]:
+    """The storage directory, its ledger, and what a dead worker leaves to clean."""
+    store = FileSystemStore(Path(config.storage), fsync=config.fsync, min_free_space=config.min_free_space)
+    try:
+        removed = store.prepare()
+    except StorageUnavailable as exc:
+        raise StartupError(str(exc)) from None
+    ledger = open_ledger(config, store.root / LEDGER_FILE)
+    try:
+        adopted = adopt_unrecorded_blobs(store, ledger, build_lifecycle(config, store, ledger, AsyncioClock()))
+    except (sqlite3.Error, OSError) as exc:
+        raise StartupError(f"ledger {ledger.path} is not usable: {exc}") from None
+    lifecycle.info("storage %s (%d leftover temporary file(s) removed), fsync %s",
+                   store.root.resolve(), removed, "always" if config.fsync else "never")
+    lifecycle.info("ledger %s (%d blob(s) without a record adopted)", ledger.path, adopted)
+    return store, ledger, store.remove_uploads_of
+
+
+def open_ledger(config: Config, path: Path) -> SqliteLedger:
+    ledger = SqliteLedger(path, durable=config.fsync)
+    try:
+        ledger.prepare()
+        stale = ledger.clear_reservations()
+    except (sqlite3.Error, LedgerVersionError, OSError) as exc:
+        raise StartupError(f"ledger {ledger.path} is not usable: {exc}") from None
+    lifecycle.info("ledger %s: %d download reservation(s) of an earlier run freed", path, stale)
+    return ledger
+
+
+def open_s3(config: Config) -> tuple[S3Store, SqliteLedger, None]:
+    """The bucket, checked (``HeadBucket`` and a signed listing) before
+    anything listens, and the ledger.
+
+    The ledger is SQLite in ``--state-dir`` for now: correct for the instances
+    of ONE machine only. THE place to switch to the ledger in the bucket
+    (several machines sharing the bucket) when it lands."""
+    bucket, prefix = s3_location(config.storage)
+    endpoint = config.s3_endpoint or f"https://s3.{os.environ.get('AWS_REGION') or 'us-east-1'}.amazonaws.com"
+    try:
+        settings = S3Settings.from_env(endpoint, bucket, os.environ, addressing=config.s3_addressing)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    probe = S3Store(S3Client(settings, pool_size=1), prefix)  # its threads end here, before any fork
+    try:
+        asyncio.run(probe.check())
+    except S3Error as exc:
+        reason = {403: "access denied: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
+                  404: "no such bucket"}.get(exc.status, "unexpected answer")
+        raise StartupError(f"S3 bucket {bucket!r} at {endpoint}: {reason} ({exc.status} {exc.code})") from None
+    except OSError as exc:
+        raise StartupError(f"S3 endpoint {endpoint} unreachable: {exc}") from None
+    finally:
+        probe.close()
+    state = Path(config.state_dir)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"--state-dir {state}: {exc.strerror or exc}") from None
+    lifecycle.info("storage s3://%s/%s at %s (%s addressing, parts of %d bytes)", bucket, prefix, endpoint,
+                   config.s3_addressing, config.s3_part_size)
+    store = S3Store(S3Client(settings), prefix, config.s3_part_size)
+    return store, open_ledger(config, state / LEDGER_FILE), None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,19 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(LogFormatter())  # UTC timestamps, as in the access log
     logging.basicConfig(level=config.log_level, handlers=[handler])
-    store = FileSystemStore(Path(config.storage), fsync=config.fsync, min_free_space=config.min_free_space)
+    store: Storage
+    ledger: Ledger
+    on_exit: Callable[[int], object] | None
     try:
-        removed = store.prepare()
-    except StorageUnavailable as exc:
+        store, ledger, on_exit = open_s3(config) if config.s3 else open_directory(config)
+    except StartupError as exc:
         print(f"main.py: error: {exc}", file=sys.stderr)
-        return 1
-    ledger = SqliteLedger(store.root / LEDGER_FILE, durable=config.fsync)
-    try:
-        ledger.prepare()
-        stale = ledger.clear_reservations()
-        adopted = adopt_unrecorded_blobs(store, ledger, build_lifecycle(config, store, ledger, AsyncioClock()))
-    except (sqlite3.Error, LedgerVersionError, OSError) as exc:
-        print(f"main.py: error: ledger {ledger.path} is not usable: {exc}", file=sys.stderr)
         return 1
     try:
         sock = bind(config.host, config.port)
@@ -106,10 +176,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"main.py: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 1
-    lifecycle.info("storage %s (%d leftover temporary file(s) removed), fsync %s",
-                   store.root.resolve(), removed, "always" if config.fsync else "never")
-    lifecycle.info("ledger %s (%d blob(s) without a record adopted, %d download reservation(s) of an earlier "
-                   "run freed)", ledger.path, adopted, stale)
     lifecycle.info("limits: %s", describe_limits(config))
     if config.workers == 1:
         asyncio.run(serve(config, store, ledger, sock))
@@ -120,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     lifecycle.info("listening on %s with %d workers", listening_url(sock), config.workers)
-    code = run_workers(config.workers, worker, on_exit=store.remove_uploads_of)
+    code = run_workers(config.workers, worker, on_exit=on_exit)
     lifecycle.info("stopped")
     return code
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import http
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from email.message import Message
@@ -40,6 +41,7 @@ __all__ = ["S3Settings", "S3Client", "S3Error", "NoSuchKey", "PreconditionFailed
            "ObjectStream"]
 
 T = TypeVar("T")
+_PHRASES = {int(status) for status in http.HTTPStatus}
 LIST_LIMIT = 4 << 20  # one page of a listing (1000 keys of up to 1 KiB each, and their fields)
 
 
@@ -99,10 +101,11 @@ def _error(reply: Reply, method: str, key: str) -> S3Error:
             code, message = _text(root, "Code"), _text(root, "Message")
         except ET.ParseError:
             pass
-    code = code or str(reply.status)
+    if not code:  # a HEAD's answer has no body: S3's SDKs name its status alone
+        code = http.HTTPStatus(reply.status).phrase.replace(" ", "") if reply.status in _PHRASES else str(reply.status)
     if reply.status in (412,) or (reply.status == 409 and code == "ConditionalRequestConflict"):
         return PreconditionFailed(reply.status, code, message)
-    if reply.status == 404 and key and code in ("NoSuchKey", "404"):
+    if reply.status == 404 and key and code in ("NoSuchKey", "NotFound"):
         return NoSuchKey(reply.status, "NoSuchKey", message or f"{method} {key}")
     return S3Error(reply.status, code, message or f"{method} {key or '/'}")
 

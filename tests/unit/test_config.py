@@ -4,7 +4,7 @@ import pytest
 
 from adapters.http.routes import ROUTES
 from adapters.ids import ID_LENGTH, RandomIds
-from config import Config, ConfigError, describe_limits, parse_config, parse_size
+from config import Config, ConfigError, describe_limits, parse_config, parse_size, s3_location
 
 
 @pytest.mark.parametrize("text, value", [
@@ -93,3 +93,19 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         parse_config(["--version"], {})
     assert caught.value.code == 0
     assert capsys.readouterr().out.startswith("upload-download-service ")
+
+
+def test_storage_is_a_directory_or_an_s3_bucket_with_its_settings() -> None:
+    assert not Config().s3 and parse_config([], {}).storage == "./storage"
+    config = parse_config(["--storage", "s3://my-bucket/up/loads/", "--s3-endpoint", "http://127.0.0.1:8333/",
+                           "--s3-addressing", "Virtual", "--s3-part-size", "16M"], {"UDS_STATE_DIR": "/var/uds"})
+    assert config.s3 and s3_location(config.storage) == ("my-bucket", "up/loads/")
+    assert (config.s3_endpoint, config.s3_addressing, config.s3_part_size, config.state_dir) == (
+        "http://127.0.0.1:8333", "virtual", 16 << 20, "/var/uds")
+    assert s3_location("s3://bucket") == ("bucket", "")
+    for flag, bad in [("--storage", "s3://"), ("--storage", "s3://Bad_Bucket/x"), ("--storage", "s3://a/x"),
+                      ("--storage", ""), ("--s3-endpoint", "ftp://h"), ("--s3-endpoint", "http://h/path"),
+                      ("--s3-addressing", "dns"), ("--s3-part-size", "4M"), ("--s3-part-size", "6G")]:
+        with pytest.raises(ConfigError) as caught:
+            parse_config([flag, bad], {})
+        assert flag in str(caught.value)
