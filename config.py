@@ -286,7 +286,6 @@ class Config:
     s3_endpoint: str | None = None
     s3_addressing: str = "path"
     s3_part_size: int = 8 << 20
-    state_dir: str = "./state"
 
     @property
     def s3(self) -> bool:
@@ -377,8 +376,6 @@ OPTIONS: dict[str, Option] = {
                             "host name (bucket.host)"),
     "s3_part_size": Option(parse_part_size, "BYTES", "part size of multipart uploads to S3 (5M to 5G); about two "
                            "parts per upload are held in memory", show_size),
-    "state_dir": Option(str, "DIR", "with s3:// storage: where the ledger (SQLite) lives, created if missing; "
-                        "one per machine for now"),
 }
 
 

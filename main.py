@@ -1,8 +1,8 @@
 """upload-download-service: the entry point.
 
 Parses the configuration (``config.py``), prepares the storage (a directory
-with the ledger in it, or an S3 bucket, checked at start, with the ledger in
-``--state-dir``), binds the listening socket, builds the service with
+with the ledger in it, or an S3 bucket, checked at start, with the ledger
+and the resumable uploads in it too), binds the listening socket, builds the service with
 ``bootstrap.build_app`` and runs it until SIGTERM or SIGINT, in one process
 or in ``--workers`` pre-forked ones. The janitor (``bootstrap.build_janitor``)
 runs in the single process, or in the first worker only (a replaced first
@@ -27,12 +27,14 @@ from adapters.http.access_log import LogFormatter
 from adapters.ids import RandomIds
 from adapters.ledger.sqlite import LedgerVersionError, SqliteLedger
 from adapters.prefork import run_workers
+from adapters.ledger.objects import ObjectLedger
 from adapters.s3.client import S3Client, S3Error, S3Settings
 from adapters.storage.filesystem import FileSystemStore, StorageUnavailable
 from adapters.storage.s3 import S3Store
+from adapters.storage.s3_resumable import ResumableS3Store
 from bootstrap import build_app, build_janitor, build_lifecycle, build_partial_janitor
 from config import Config, ConfigError, describe_limits, parse_config, s3_location
-from ports.ledger import Ledger
+from ports.ledger import Ledger, LedgerUnavailable
 from ports.storage import Storage
 
 log = logging.getLogger("uds")
@@ -118,39 +120,40 @@ def open_ledger(config: Config, path: Path) -> SqliteLedger:
     return ledger
 
 
-def open_s3(config: Config) -> tuple[S3Store, SqliteLedger, None]:
-    """The bucket, checked (``HeadBucket`` and a signed listing) before
-    anything listens, and the ledger.
-
-    The ledger is SQLite in ``--state-dir`` for now: correct for the instances
-    of ONE machine only. THE place to switch to the ledger in the bucket
-    (several machines sharing the bucket) when it lands."""
+def open_s3(config: Config) -> tuple[ResumableS3Store, ObjectLedger, None]:
+    """The bucket, checked (``HeadBucket``, a signed listing, and that the
+    server honours conditional writes, which the ledger and the partial
+    uploads kept in the bucket rely on) before anything listens; the store,
+    with partial (tus) uploads, and the ledger, both in the bucket, so that
+    any number of instances can share it."""
     bucket, prefix = s3_location(config.storage)
     endpoint = config.s3_endpoint or f"https://s3.{os.environ.get('AWS_REGION') or 'us-east-1'}.amazonaws.com"
     try:
         settings = S3Settings.from_env(endpoint, bucket, os.environ, addressing=config.s3_addressing)
     except ValueError as exc:
         raise StartupError(str(exc)) from None
-    probe = S3Store(S3Client(settings, pool_size=1), prefix)  # its threads end here, before any fork
+    probe_client = S3Client(settings, pool_size=1)  # its threads end here, before any fork
     try:
-        asyncio.run(probe.check())
+        asyncio.run(check_bucket(S3Store(probe_client, prefix), ObjectLedger(probe_client, prefix)))
     except S3Error as exc:
         reason = {403: "access denied: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
                   404: "no such bucket"}.get(exc.status, "unexpected answer")
         raise StartupError(f"S3 bucket {bucket!r} at {endpoint}: {reason} ({exc.status} {exc.code})") from None
+    except LedgerUnavailable as exc:
+        raise StartupError(f"S3 bucket {bucket!r} at {endpoint}: {exc}") from None
     except OSError as exc:
         raise StartupError(f"S3 endpoint {endpoint} unreachable: {exc}") from None
     finally:
-        probe.close()
-    state = Path(config.state_dir)
-    try:
-        state.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StartupError(f"--state-dir {state}: {exc.strerror or exc}") from None
-    lifecycle.info("storage s3://%s/%s at %s (%s addressing, parts of %d bytes)", bucket, prefix, endpoint,
-                   config.s3_addressing, config.s3_part_size)
-    store = S3Store(S3Client(settings), prefix, config.s3_part_size)
-    return store, open_ledger(config, state / LEDGER_FILE), None
+        probe_client.close()
+    lifecycle.info("storage s3://%s/%s at %s (%s addressing, parts of %d bytes), ledger and resumable uploads in "
+                   "the bucket", bucket, prefix, endpoint, config.s3_addressing, config.s3_part_size)
+    client = S3Client(settings)
+    return ResumableS3Store(client, prefix, config.s3_part_size), ObjectLedger(client, prefix), None
+
+
+async def check_bucket(store: S3Store, ledger: ObjectLedger) -> None:
+    await store.check()
+    await ledger.probe()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 def s3_service(make_service: ServiceFactory, seaweed: SeaweedServer, tmp_path: Path, bucket: str,
                *flags: str) -> Service:
     return make_service("--storage", f"s3://{bucket}/files", "--s3-endpoint", seaweed.endpoint,
-                        "--s3-part-size", "5M", "--state-dir", str(tmp_path / "state"), *flags,
+                        "--s3-part-size", "5M", *flags,
                         env=seaweed.environ())
 
 
@@ -84,7 +84,7 @@ def run_main(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
 
 def test_bad_credentials_or_a_missing_bucket_refuse_to_start(seaweed: SeaweedServer, tmp_path: Path) -> None:
     bucket = seaweed.new_bucket()
-    flags = ["--s3-endpoint", seaweed.endpoint, "--state-dir", str(tmp_path / "state")]
+    flags = ["--s3-endpoint", seaweed.endpoint]
     wrong = run_main("--storage", f"s3://{bucket}", *flags,
                      env={**seaweed.environ(), "AWS_SECRET_ACCESS_KEY": "not-the-secret"})
     assert wrong.returncode == 1
@@ -100,4 +100,3 @@ def test_bad_credentials_or_a_missing_bucket_refuse_to_start(seaweed: SeaweedSer
     assert no_keys.returncode == 1
     assert no_keys.stderr.strip().splitlines() == [
         "main.py: error: S3 storage needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"]
-    assert not (tmp_path / "state").exists()

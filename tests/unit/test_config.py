@@ -98,10 +98,10 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_storage_is_a_directory_or_an_s3_bucket_with_its_settings() -> None:
     assert not Config().s3 and parse_config([], {}).storage == "./storage"
     config = parse_config(["--storage", "s3://my-bucket/up/loads/", "--s3-endpoint", "http://127.0.0.1:8333/",
-                           "--s3-addressing", "Virtual", "--s3-part-size", "16M"], {"UDS_STATE_DIR": "/var/uds"})
+                           "--s3-addressing", "Virtual", "--s3-part-size", "16M"], {})
     assert config.s3 and s3_location(config.storage) == ("my-bucket", "up/loads/")
-    assert (config.s3_endpoint, config.s3_addressing, config.s3_part_size, config.state_dir) == (
-        "http://127.0.0.1:8333", "virtual", 16 << 20, "/var/uds")
+    assert (config.s3_endpoint, config.s3_addressing, config.s3_part_size) == (
+        "http://127.0.0.1:8333", "virtual", 16 << 20)
     assert s3_location("s3://bucket") == ("bucket", "")
     for flag, bad in [("--storage", "s3://"), ("--storage", "s3://Bad_Bucket/x"), ("--storage", "s3://a/x"),
                       ("--storage", ""), ("--s3-endpoint", "ftp://h"), ("--s3-endpoint", "http://h/path"),
