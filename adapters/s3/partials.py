@@ -189,7 +189,10 @@ class S3Partials:
             if raw is None or decode_lease(raw)[0] != holder:
                 return None, False
             return encode_lease(holder, now + self.lease_seconds), True
-        return await cas.update(self.api, self.key(upload_id, "lease"), renew)
+        try:
+            return await cas.update(self.api, self.key(upload_id, "lease"), renew)
+        except cas.Contended:
+            return False
 
     async def drop_lease(self, upload_id: str, holder: str, gone: bool = False) -> None:
         """Release the lease if ``holder`` still has it (delete it when the
