@@ -295,4 +295,7 @@ class S3Client:
             body = await self._run(reply.read, 64 * 1024)
             reply.close()
             raise _error(Reply(reply.status, reply.headers, body), "GET", key)
+        if reply.status == 200 and "Range" in headers:  # a server that ignores ranges would shift every byte
+            reply.close()
+            raise S3Error(200, "RangeIgnored", f"GET {key} with Range answered the whole object")
         return ObjectStream(self, reply, _info(key, reply.headers))
