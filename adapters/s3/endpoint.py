@@ -15,6 +15,7 @@ the server closed meanwhile (keep-alive race) is sent once more on a new one.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import os
@@ -184,8 +185,14 @@ class Endpoint:
     def _send(self, method: str, key: str, params: Sequence[tuple[str, str]], headers: Mapping[str, str],
               body: bytes) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         path = self.path_of(key)
-        digest = hashlib.sha256(body).hexdigest()
+        sha256 = hashlib.sha256(body)
+        digest = sha256.hexdigest()
         all_headers = {**headers, "x-amz-content-sha256": digest}
+        if method == "PUT" and body and not params:
+            # PutObject: the same digest as a flexible checksum, which SeaweedFS checks (it does not check
+            # x-amz-content-sha256 against the body; AWS checks both). Not on parts: AWS accepts a part's
+            # checksum only from an upload created with that checksum algorithm.
+            all_headers["x-amz-checksum-sha256"] = base64.b64encode(sha256.digest()).decode()
         if body or method in ("PUT", "POST"):
             all_headers["Content-Length"] = str(len(body))
         signed = sign(method=method, host=self.host, path=path, params=params, headers=all_headers,

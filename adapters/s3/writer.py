@@ -77,9 +77,12 @@ class S3BlobWriter:
         self._parts.append((number, ""))
 
     async def _wait_in_flight(self) -> None:
+        # Shielded: a cancelled caller must not cancel the part, whose request
+        # goes on in its thread anyway; ``_discard`` waits for it to end
+        # before aborting the upload, so that no part lands after the abort.
         if self._in_flight is not None:
-            future, self._in_flight = self._in_flight, None
-            etag = await future
+            etag = await asyncio.shield(self._in_flight)
+            self._in_flight = None
             self._parts[-1] = (self._parts[-1][0], etag)
 
     async def commit(self, metadata: Mapping[str, str]) -> None:

@@ -6,6 +6,8 @@ docstring promises."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import os
 from typing import Awaitable, Callable, TypeVar
 
@@ -172,5 +174,27 @@ def test_streams_read_ranges_as_they_arrive(seaweed: SeaweedServer) -> None:
             await client.get_object("blob", max_size=1000)
         assert large.value.code == "ResponseTooLarge"
         assert (await client.get_object("blob", max_size=len(data))).body == data
+
+    with_client(seaweed, scenario)
+
+
+def test_a_body_that_does_not_match_its_checksum_is_refused(seaweed: SeaweedServer,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import adapters.s3.endpoint as endpoint_module
+
+    class WrongDigest:
+        @staticmethod
+        def b64encode(digest: bytes) -> bytes:
+            return base64.b64encode(hashlib.sha256(b"other bytes").digest())
+
+    async def scenario(client: S3Client) -> None:
+        await client.put_object("ok", b"bytes")
+        monkeypatch.setattr(endpoint_module, "base64", WrongDigest)
+        with pytest.raises(S3Error) as refused:
+            await client.put_object("bad", b"bytes")
+        assert (refused.value.status, refused.value.code) == (400, "BadDigest")
+        monkeypatch.undo()
+        with pytest.raises(NoSuchKey):
+            await client.head_object("bad")
 
     with_client(seaweed, scenario)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
 from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
 import pytest
@@ -199,5 +201,36 @@ def test_part_size_grows_for_huge_hints_and_health_reports_the_bucket(store: S3S
             assert "403" in (await locked_out.health() or "")
         finally:
             locked_out.close()
+
+    run(scenario)
+
+
+def test_a_write_cancelled_while_a_part_is_in_flight_still_leaves_nothing(store: S3Store) -> None:
+    endpoint = store.client.endpoint
+    send = endpoint.request
+    part_sent = threading.Event()
+
+    def slow_parts(method: str, key: str, params: Any = (), *args: Any, **kwargs: Any) -> Any:
+        if any(name == "partNumber" for name, _ in params):
+            time.sleep(0.5)  # in the client's thread: the part is still on its way when the write is cancelled
+            try:
+                return send(method, key, params, *args, **kwargs)
+            finally:
+                part_sent.set()
+        return send(method, key, params, *args, **kwargs)
+
+    endpoint.request = slow_parts  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        writer = await store.open_writer("cancelled", None)
+        await writer.write(os.urandom(5 * MiB))  # part 1 leaves
+        task = asyncio.ensure_future(writer.write(os.urandom(5 * MiB)))  # waits for part 1
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await writer.abort()
+        assert part_sent.is_set()  # the abort waited for the part
+        assert await leftovers(store) == ([], [])
 
     run(scenario)

@@ -100,3 +100,14 @@ def test_bad_credentials_or_a_missing_bucket_refuse_to_start(seaweed: SeaweedSer
     assert no_keys.returncode == 1
     assert no_keys.stderr.strip().splitlines() == [
         "main.py: error: S3 storage needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"]
+
+
+def test_forked_workers_each_reach_the_bucket(make_service: ServiceFactory, seaweed: SeaweedServer,
+                                              tmp_path: Path) -> None:
+    bucket = seaweed.new_bucket()
+    service = s3_service(make_service, seaweed, tmp_path, bucket, "--workers", "2")
+    uploaded = [service.upload(os.urandom(1000 + n)) for n in range(6)]  # new connections: both workers serve
+    for body in uploaded:
+        got = requests.get(str(body["linkfordownload"]), timeout=10)
+        assert got.status_code == 200 and len(got.content) == body["size"]
+    assert len([k for k in bucket_keys(seaweed, bucket) if k.startswith("files/blobs/")]) == 6

@@ -4,6 +4,8 @@ server closed while idle, caps on answers, virtual-host naming."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
@@ -31,6 +33,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.close_after:
             self.close_connection = True  # closed silently: no "Connection: close" to warn the client
 
+    def do_PUT(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.puts.append((self.path, dict(self.headers), body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -44,6 +53,7 @@ class Server(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.seen: list[tuple[str, str, str]] = []
+        self.puts: list[tuple[str, dict[str, str], bytes]] = []
 
 
 @pytest.fixture
@@ -124,3 +134,16 @@ def test_settings_refuse_bad_values_and_hide_the_secret() -> None:
     assert (settings.region, settings.session_token) == ("us-east-1", "TOK") and "SECRET" not in repr(settings)
     with pytest.raises(ValueError):
         S3Settings.from_env("http://h", "b", {"AWS_ACCESS_KEY_ID": "AK"})
+
+
+def test_bodies_are_signed_and_whole_objects_carry_their_checksum(server: Server) -> None:
+    client = endpoint(server)
+    body = b"some bytes"
+    client.request("PUT", "obj", body=body)
+    client.request("PUT", "obj", [("partNumber", "1"), ("uploadId", "u")], body=body)
+    (_, whole, sent), (_, part, _) = server.puts
+    assert sent == body and whole["x-amz-content-sha256"] == part["x-amz-content-sha256"] == \
+        hashlib.sha256(body).hexdigest()
+    assert whole["x-amz-checksum-sha256"] == base64.b64encode(hashlib.sha256(body).digest()).decode()
+    assert "x-amz-checksum-sha256" not in part and "x-amz-content-sha256" in whole["Authorization"]
+    client.close()
