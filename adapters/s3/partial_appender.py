@@ -125,7 +125,10 @@ class S3PartialAppender:
         except asyncio.CancelledError:
             await asyncio.shield(self._undo_after(task))
             raise
-        await asyncio.shield(self._p.delete_all(self._id))
+        try:  # published: what is left of the upload is a leftover now, whatever happens next
+            await asyncio.shield(self._p.delete_all(self._id))
+        except (S3Error, OSError) as exc:
+            log.warning("partial upload %s is published; its objects stay until the janitor: %s", self._id, exc)
 
     async def _publish(self, metadata: dict[str, str]) -> None:
         info = self._state.info
