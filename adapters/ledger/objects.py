@@ -92,6 +92,7 @@ class ObjectLedger:
         self._expiry = root + "expiry/"
         self._total = root + "total/"
         self._orphans: set[asyncio.Task[None]] = set()
+        self._turns = cas.KeyedTurns()  # this process's writers of one object take turns (see cas)
 
     async def _guard(self, step: Awaitable[T]) -> T:
         """``step``, with the bucket's failures as the port's ``LedgerUnavailable``."""
@@ -118,7 +119,7 @@ class ObjectLedger:
                 return None, _Unindexed(new.expires)
             return encode(new, leases), result
         for _ in range(4):  # each round indexes one more expiry; a record's expiry moves once or twice
-            outcome = await self._guard(cas.update(self._api, self._records + file_id, step))
+            outcome = await self._guard(cas.update(self._api, self._records + file_id, step, turns=self._turns))
             if not isinstance(outcome, _Unindexed):
                 return outcome
             await self._index(outcome.expires, file_id)
@@ -135,7 +136,7 @@ class ObjectLedger:
     async def _bump_total(self, delta: int) -> None:
         def step(raw: bytes | None) -> tuple[bytes | None, None]:
             return encode_total(decode_total(raw) + delta), None
-        await self._guard(cas.update(self._api, f"{self._total}{random.randrange(SHARDS)}", step))
+        await self._guard(cas.update(self._api, f"{self._total}{random.randrange(SHARDS)}", step, turns=self._turns))
 
     async def _index(self, expires: float | None, file_id: str) -> None:
         if expires is not None:
@@ -260,7 +261,7 @@ class ObjectLedger:
         def bury(raw: bytes | None) -> tuple[bytes | None, Record | None]:
             record, _ = decode(raw)
             return (TOMBSTONE if record is not None else None), record
-        record = await self._guard(cas.update(self._api, key, bury))
+        record = await self._guard(cas.update(self._api, key, bury, turns=self._turns))
         if record is None:
             return False
         await self._bump_total(-record.size)

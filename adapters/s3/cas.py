@@ -14,13 +14,22 @@ body is the whole state.
 Retries are bounded (``attempts``) with "full jitter" exponential backoff, so
 that writers that lost the race spread out instead of colliding again;
 ``Contended`` when every attempt lost.
+
+Writers that share a ``KeyedTurns`` (one per ledger: one per process) take
+turns per key: racing writers of one object then come one per process, not
+one per request. Losing races is costly on SeaweedFS 4.48: its conditional
+PUTs on one key take turns on the server, so 40 concurrent ones answer in
+300-500 ms each (3 ms alone); 40 reservations for 20 downloads racing from 4
+ledgers (as from 4 instances) took 3 to 6 s without the turns, about 1 s
+with them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from typing import Callable, TypeVar
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Callable, TypeVar
 
 from adapters.s3.client import NoSuchKey, PreconditionFailed
 from adapters.s3.protocol import ObjectApi
@@ -53,12 +62,45 @@ async def read(api: ObjectApi, key: str) -> tuple[bytes | None, str | None]:
     return current.body, current.info.etag
 
 
-async def update(api: ObjectApi, key: str, change: Change[T], attempts: int = ATTEMPTS) -> T:
+class KeyedTurns:
+    """One turn at a time per key, among the tasks of one event loop; the
+    lock of a key lives only while someone holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+async def update(api: ObjectApi, key: str, change: Change[T], attempts: int = ATTEMPTS,
+                 turns: KeyedTurns | None = None) -> T:
     """Apply ``change`` to the object at ``key`` atomically and return its
     result. ``change`` gets the current body (``None``: no object) and may be
     called once per attempt, so it must have no effects of its own. Other
     errors of the client (network, 5xx) propagate: the write either happened
-    or not, as with any request."""
+    or not, as with any request. With ``turns``, one update of ``key`` at a
+    time among those sharing it."""
+    if turns is None:
+        return await _update(api, key, change, attempts)
+    async with turns.turn(key):
+        return await _update(api, key, change, attempts)
+
+
+async def _update(api: ObjectApi, key: str, change: Change[T], attempts: int) -> T:
     for attempt in range(attempts):
         body, etag = await read(api, key)
         new, result = change(body)
