@@ -71,6 +71,7 @@ class FakeS3:
         self._missing_if_match = missing_if_match
         self._next_upload = 0
         self._crash_after: int | None = None
+        self.refused = 0  # conditional writes refused (412, or 404 under If-Match)
 
     def fail(self, operation: str, error: BaseException | None = None, times: int = 1, where: str = "") -> None:
         """Make the next ``times`` calls of ``operation`` (a method name) on
@@ -105,6 +106,13 @@ class FakeS3:
         return ObjectInfo(key, len(body), etag, dict(metadata))
 
     def _check(self, key: str, if_match: str | None, if_none_match: bool) -> None:
+        try:
+            self._precondition(key, if_match, if_none_match)
+        except S3Error:
+            self.refused += 1
+            raise
+
+    def _precondition(self, key: str, if_match: str | None, if_none_match: bool) -> None:
         current = self.objects.get(key)
         if if_none_match and current is not None:
             raise PreconditionFailed(412, "PreconditionFailed", key)

@@ -57,6 +57,22 @@ def test_instances_racing_for_the_last_download_admit_exactly_one() -> None:
     asyncio.run(scenario())
 
 
+def test_the_writers_of_one_instance_take_turns_instead_of_losing_races() -> None:
+    async def scenario() -> None:
+        bucket = FakeS3()
+        ledger = ObjectLedger(bucket, PREFIX)
+        await ledger.add(record("busy", max_downloads=10))
+        racers = await asyncio.gather(*(ledger.reserve_download("busy", 1000.0, 60.0) for _ in range(25)))
+        assert sum(r is not None for r in racers) == 10
+        assert bucket.refused == 0  # no conditional write of this process lost to another of its own
+        other = ObjectLedger(bucket, PREFIX)  # another instance still races, and the server decides
+        await asyncio.gather(*(lg.release_download(r) for r in racers if r is not None for lg in (ledger, other)))
+        assert bucket.refused > 0
+        assert (await other.reserve_download("busy", 1001.0, 60.0)) is not None
+
+    asyncio.run(scenario())
+
+
 def test_a_server_that_ignores_conditions_would_let_racers_exceed_the_limit_and_the_probe_refuses_it() -> None:
     async def scenario() -> None:
         loose = IgnoringConditions()
