@@ -86,6 +86,48 @@ def parse_public_url(text: str) -> str:
     return text.strip().rstrip("/")
 
 
+S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+
+
+def parse_storage(text: str) -> str:
+    """A directory, or ``s3://bucket[/prefix]`` (see ``s3_location``)."""
+    text = text.strip()
+    if text.startswith("s3://"):
+        s3_location(text)
+    elif not text:
+        raise ConfigError("must be a directory or s3://bucket/prefix")
+    return text
+
+
+def s3_location(storage: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` as (bucket, prefix ending in ``/`` or "")."""
+    bucket, _, prefix = storage[len("s3://"):].partition("/")
+    if not S3_BUCKET.match(bucket):
+        raise ConfigError(f"{storage!r}: the bucket must be 3-63 characters of a-z, 0-9, '.' and '-'")
+    prefix = prefix.strip("/")
+    return bucket, prefix + "/" if prefix else ""
+
+
+def parse_s3_endpoint(text: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        raise ConfigError(f"{text!r} must be http(s)://host[:port], e.g. http://127.0.0.1:8333")
+    return text.strip().rstrip("/")
+
+
+def parse_addressing(text: str) -> str:
+    if text.strip().lower() not in ("path", "virtual"):
+        raise ConfigError(f"{text!r} must be path or virtual")
+    return text.strip().lower()
+
+
+def parse_part_size(text: str) -> int:
+    size = parse_size(text)
+    if not 5 << 20 <= size <= 5 << 30:
+        raise ConfigError(f"{text!r} must be between 5M and 5G (S3's limits for a part)")
+    return size
+
+
 def parse_log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -265,6 +307,14 @@ class Config:
             raise ConfigError(f"--default-ttl ({show_ttl(self.default_ttl)}, 0 = never) must not exceed "
                               f"--max-ttl ({show_ttl(ceiling)})")
     resumable_ttl: float = 86400.0
+    s3_endpoint: str | None = None
+    s3_addressing: str = "path"
+    s3_part_size: int = 8 << 20
+
+    @property
+    def s3(self) -> bool:
+        """Whether ``--storage`` names an S3 bucket (``s3://``) rather than a directory."""
+        return self.storage.startswith("s3://")
 
 
 @dataclass(frozen=True)
@@ -286,7 +336,9 @@ class Option:
 OPTIONS: dict[str, Option] = {
     "host": Option(parse_host, "ADDR", "address to listen on ('::' for IPv6)"),
     "port": Option(parse_port, "PORT", "TCP port (0 picks a free one)"),
-    "storage": Option(str, "DIR", "storage directory, created if missing"),
+    "storage": Option(parse_storage, "DIR|s3://BUCKET/PREFIX", "storage directory, created if missing; or an S3 "
+                      "bucket and key prefix (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+                      "AWS_SESSION_TOKEN, AWS_REGION)"),
     "public_url": Option(parse_public_url, "URL", "base of the returned links, e.g. https://files.example.com",
                          default_text="from the Host header"),
     "max_upload_size": Option(parse_size, "BYTES", "largest accepted upload; 0 = unlimited", show_size),
@@ -347,6 +399,12 @@ OPTIONS: dict[str, Option] = {
                              default_text="none (/metrics on the main port)"),
     "resumable_ttl": Option(parse_positive_duration, "DURATION", "remove a resumable (tus) upload that gets no "
                             "data for this long (7d, 12h, 30m, 45s, or seconds)", format_duration),
+    "s3_endpoint": Option(parse_s3_endpoint, "URL", "the S3 server of an s3:// --storage, e.g. "
+                          "http://127.0.0.1:8333 (SeaweedFS, MinIO)", default_text="AWS S3 in AWS_REGION"),
+    "s3_addressing": Option(parse_addressing, "path|virtual", "name the bucket in the path (/bucket/key) or in the "
+                            "host name (bucket.host)"),
+    "s3_part_size": Option(parse_part_size, "BYTES", "part size of multipart uploads to S3 (5M to 5G); about two "
+                           "parts per upload are held in memory", show_size),
 }
 
 

@@ -1,8 +1,10 @@
 """upload-download-service: the entry point.
 
-Parses the configuration (``config.py``), prepares the storage directory
-and the ledger in it, binds the listening socket (and the ``--metrics-listen``
-one), makes the metrics table the workers share, builds the service with
+Parses the configuration (``config.py``), opens the storage
+(``storage_setup.py``: a directory with the ledger in it, or an S3 bucket,
+checked at start, with the ledger and the resumable uploads in it too), binds
+the listening socket (and the ``--metrics-listen`` one), makes the metrics
+table the workers share, builds the service with
 ``bootstrap.build_app`` and runs it until SIGTERM or SIGINT, in one process
 or in ``--workers`` pre-forked ones. The janitor (``bootstrap.build_janitor``)
 runs in the single process, or in the first worker only (a replaced first
@@ -16,22 +18,19 @@ import logging
 import os
 import signal
 import socket
-import sqlite3
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from adapters.clock import AsyncioClock
-from adapters.adoption import adopt_unrecorded_blobs
 from adapters.http.access_log import JsonLogFormatter, LogFormatter
 from adapters.ids import RandomIds
-from adapters.ledger.sqlite import LedgerVersionError, SqliteLedger
 from adapters.metrics.registry import Metrics, WorkerMetrics
 from adapters.prefork import run_workers
-from adapters.storage.filesystem import FileSystemStore, StorageUnavailable
-from bootstrap import (build_app, build_janitor, build_lifecycle, build_metrics, build_operations_server,
-                       build_partial_janitor)
+from bootstrap import build_app, build_janitor, build_metrics, build_operations_server, build_partial_janitor
 from config import Config, ConfigError, describe_limits, listen_address, parse_config
+from ports.ledger import Ledger
+from ports.storage import Storage
+from storage_setup import StartupError, open_storage
 
 log = logging.getLogger("uds")
 # Start-up and shutdown lines are shown at every --log-level: scripts and
@@ -48,10 +47,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-LEDGER_FILE = "ledger.sqlite3"
-
-
-async def serve(config: Config, store: FileSystemStore, ledger: SqliteLedger, sock: socket.socket,
+async def serve(config: Config, store: Storage, ledger: Ledger, sock: socket.socket,
                 metrics: Metrics, worker: int = 0, metrics_sock: socket.socket | None = None,
                 announce: bool = True) -> None:
     """Serve as worker ``worker`` (0 in a single process): the main socket,
@@ -80,7 +76,10 @@ async def serve(config: Config, store: FileSystemStore, ledger: SqliteLedger, so
     for task in sweeping:
         task.cancel()
     await asyncio.gather(*(server.shutdown() for server in servers))
-    await asyncio.to_thread(ledger.close)
+    # Not every port has a close: the SQLite ledger's connections, the S3 store's pool and threads.
+    for closing in (getattr(ledger, "close", None), getattr(store, "close", None)):
+        if callable(closing):
+            await asyncio.to_thread(closing)
     lifecycle.info("stopped")
 
 
@@ -99,19 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # UTC timestamps, as in the access log; JSON with --log-format json, as the access log then is
     handler.setFormatter(JsonLogFormatter() if config.log_format == "json" else LogFormatter())
     logging.basicConfig(level=config.log_level, handlers=[handler])
-    store = FileSystemStore(Path(config.storage), fsync=config.fsync, min_free_space=config.min_free_space)
     try:
-        removed = store.prepare()
-    except StorageUnavailable as exc:
+        store, ledger, on_exit = open_storage(config)
+    except StartupError as exc:
         print(f"main.py: error: {exc}", file=sys.stderr)
-        return 1
-    ledger = SqliteLedger(store.root / LEDGER_FILE, durable=config.fsync)
-    try:
-        ledger.prepare()
-        stale = ledger.clear_reservations()
-        adopted = adopt_unrecorded_blobs(store, ledger, build_lifecycle(config, store, ledger, AsyncioClock()))
-    except (sqlite3.Error, LedgerVersionError, OSError) as exc:
-        print(f"main.py: error: ledger {ledger.path} is not usable: {exc}", file=sys.stderr)
         return 1
     try:
         sock = bind(config.host, config.port)
@@ -130,10 +120,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         lifecycle.info("metrics on %s/metrics", listening_url(metrics_sock))
     # Before forking: the workers share it (see adapters/metrics/table.py).
     metrics = build_metrics(config)
-    lifecycle.info("storage %s (%d leftover temporary file(s) removed), fsync %s",
-                   store.root.resolve(), removed, "always" if config.fsync else "never")
-    lifecycle.info("ledger %s (%d blob(s) without a record adopted, %d download reservation(s) of an earlier "
-                   "run freed)", ledger.path, adopted, stale)
     lifecycle.info("limits: %s", describe_limits(config))
     if config.workers == 1:
         asyncio.run(serve(config, store, ledger, sock, metrics, 0, metrics_sock))
@@ -144,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     lifecycle.info("listening on %s with %d workers", listening_url(sock), config.workers)
-    code = run_workers(config.workers, worker, on_exit=store.remove_uploads_of)
+    code = run_workers(config.workers, worker, on_exit=on_exit)
     lifecycle.info("stopped")
     return code
 

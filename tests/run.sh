@@ -17,10 +17,10 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
         | { grep -v "^WARNING: Location .* is ignored" || true; }
     echo "$want" >"$stamp"
 fi
-# Real HTTP clients for tests/e2e/test_clients.py: installed only when missing and running as root
-# (elsewhere those tests skip with a reason).
+# Real HTTP clients for tests/e2e/test_clients.py, and nginx to check deploy/nginx.conf (nginx -t): installed
+# only when missing and running as root (elsewhere those tests skip with a reason).
 missing=""
-for tool in curl:curl wget:wget aria2c:aria2; do
+for tool in curl:curl wget:wget aria2c:aria2 nginx:nginx; do
     command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool#*:}"
 done
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

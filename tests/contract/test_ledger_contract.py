@@ -1,5 +1,6 @@
-"""One contract every ledger adapter passes: the in-memory fake and the SQLite
-ledger run the very same tests. Time is an argument (``now``), never a sleep.
+"""One contract every ledger adapter passes: the in-memory fake, the SQLite
+ledger and the ledger kept in a bucket (on the fake bucket, and on a real
+SeaweedFS when its fixture can start one) run the very same tests. Time is an argument (``now``), never a sleep.
 Cross-process races and crashes, which only a shared ledger can have, are in
 tests/unit/test_sqlite_ledger.py."""
 
@@ -12,19 +13,30 @@ from typing import Awaitable, Callable, Iterator, TypeVar
 
 import pytest
 
+from adapters.ledger.objects import ObjectLedger
 from adapters.ledger.sqlite import SqliteLedger
+from adapters.s3.client import S3Client
 from ports.ledger import Ledger, Record, RecordExists, Reservation
 from tests.fake_ledger import MemoryLedger
+from tests.fake_s3 import FakeS3
+from tests.seaweed import SeaweedServer
 
 T = TypeVar("T")
 TOKEN_HASH = hashlib.sha256(b"the delete token").hexdigest()
 LEASE = 60.0
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "objects-fake", "objects-seaweedfs"])
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
     if request.param == "memory":
         yield MemoryLedger()
+    elif request.param == "objects-fake":
+        yield ObjectLedger(FakeS3(), "svc/prefix")
+    elif request.param == "objects-seaweedfs":
+        server: SeaweedServer = request.getfixturevalue("seaweed")
+        client = S3Client(server.settings(server.new_bucket()), pool_size=24)
+        yield ObjectLedger(client, "svc/prefix")
+        client.close()
     else:
         db = SqliteLedger(tmp_path / "ledger.sqlite3", durable=False)
         db.prepare()

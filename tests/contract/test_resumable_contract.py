@@ -1,4 +1,5 @@
-"""The ``Resumable`` capability's contract: the filesystem store and the
+"""The ``Resumable`` capability's contract: the filesystem store, the S3 store
+(on the fake bucket of tests/fake_s3.py and on a real SeaweedFS) and the
 in-memory fake (tests/fake_resumable.py) pass the very same tests."""
 
 from __future__ import annotations
@@ -6,15 +7,20 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, TypeVar
+from typing import Any, Awaitable, Callable, Iterator, TypeVar, cast
 
 import pytest
 
+from adapters.s3.client import S3Client
 from adapters.storage.filesystem import FileSystemStore
+from adapters.storage.s3_resumable import ResumableS3Store
 from ports.storage import PartialBusy, PartialNotFound, Resumable, Storage
 from tests.fake_resumable import MemoryResumableStore
+from tests.fake_s3 import FakeS3
+from tests.seaweed import SeaweedServer
 
 T = TypeVar("T")
+SEGMENT = 1 << 20  # the S3 store's partial uploads in segments of 1 MiB: the 3 MiB test spans several
 META = {"request": '{"name": "a.bin"}', "client_metadata": "filename YS5iaW4="}
 BLOB_META = {"name": "a.bin", "content_type": "application/octet-stream", "sha256": "00" * 32,
              "created": "2026-01-01T00:00:00Z"}
@@ -24,10 +30,17 @@ class Both(Storage, Resumable):
     """A store with the capability (for the type checker)."""
 
 
-@pytest.fixture(params=["memory", "filesystem"])
+@pytest.fixture(params=["memory", "filesystem", "s3-fake", "s3-seaweedfs"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     if request.param == "memory":
         yield MemoryResumableStore()
+    elif request.param == "s3-fake":
+        yield ResumableS3Store(cast(S3Client, FakeS3()), "svc/", segment_size=SEGMENT)
+    elif request.param == "s3-seaweedfs":
+        server: SeaweedServer = request.getfixturevalue("seaweed")
+        client = S3Client(server.settings(server.new_bucket()), pool_size=8)
+        yield ResumableS3Store(client, "svc/", segment_size=SEGMENT)
+        client.close()
     else:
         fs = FileSystemStore(tmp_path / "store")
         fs.prepare()

@@ -1,5 +1,6 @@
-"""One contract every storage adapter passes: the in-memory fake and the
-filesystem store run the very same tests."""
+"""One contract every storage adapter passes: the in-memory fake, the
+filesystem store and the S3 store (on a real SeaweedFS, tests/seaweed.py, a
+fresh bucket per test) run the very same tests."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Awaitable, Callable, Iterator, TypeVar
 
 import pytest
 
+from adapters.s3.client import S3Client
 from adapters.storage.filesystem import FileSystemStore
+from adapters.storage.s3 import S3Store
 from ports.storage import BlobNotFound, Listing, Storage
 from tests.fakes import MemoryStore
 
@@ -18,10 +21,15 @@ T = TypeVar("T")
 META = {"name": "naïve €.txt", "content_type": "text/plain", "sha256": "00" * 32, "created": "2026-01-01T00:00:00Z"}
 
 
-@pytest.fixture(params=["memory", "filesystem"])
+@pytest.fixture(params=["memory", "filesystem", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
     if request.param == "memory":
         yield MemoryStore()
+    elif request.param == "s3":
+        seaweed = request.getfixturevalue("seaweed")  # started only when an S3 test runs
+        s3 = S3Store(S3Client(seaweed.settings(seaweed.new_bucket())), prefix="uploads/")
+        yield s3
+        s3.close()
     else:
         fs = FileSystemStore(tmp_path / "store")
         fs.prepare()

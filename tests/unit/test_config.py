@@ -4,7 +4,7 @@ import pytest
 
 from adapters.http.routes import ROUTES
 from adapters.ids import ID_LENGTH, RandomIds
-from config import Config, ConfigError, describe_limits, listen_address, parse_config, parse_size
+from config import Config, ConfigError, describe_limits, listen_address, parse_config, parse_size, s3_location
 
 
 @pytest.mark.parametrize("text, value", [
@@ -113,3 +113,19 @@ def test_metrics_listen_is_host_and_port(text: str, address: tuple[str, int]) ->
 def test_a_bad_metrics_listen_names_the_flag(text: str) -> None:
     with pytest.raises(ConfigError, match="--metrics-listen"):
         parse_config(["--metrics-listen", text], {})
+
+
+def test_storage_is_a_directory_or_an_s3_bucket_with_its_settings() -> None:
+    assert not Config().s3 and parse_config([], {}).storage == "./storage"
+    config = parse_config(["--storage", "s3://my-bucket/up/loads/", "--s3-endpoint", "http://127.0.0.1:8333/",
+                           "--s3-addressing", "Virtual", "--s3-part-size", "16M"], {})
+    assert config.s3 and s3_location(config.storage) == ("my-bucket", "up/loads/")
+    assert (config.s3_endpoint, config.s3_addressing, config.s3_part_size) == (
+        "http://127.0.0.1:8333", "virtual", 16 << 20)
+    assert s3_location("s3://bucket") == ("bucket", "")
+    for flag, bad in [("--storage", "s3://"), ("--storage", "s3://Bad_Bucket/x"), ("--storage", "s3://a/x"),
+                      ("--storage", ""), ("--s3-endpoint", "ftp://h"), ("--s3-endpoint", "http://h/path"),
+                      ("--s3-addressing", "dns"), ("--s3-part-size", "4M"), ("--s3-part-size", "6G")]:
+        with pytest.raises(ConfigError) as caught:
+            parse_config([flag, bad], {})
+        assert flag in str(caught.value)
