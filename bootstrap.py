@@ -23,6 +23,7 @@ from domain.lifecycle import Lifecycle
 from domain.resumable import PartialJanitor, ResumableService
 from domain.services import CheckService, DeleteService, DownloadService, UploadService
 from domain.terms import LifecyclePolicy
+from ports.hashing import Hashing
 from ports.ids import IdIssuer
 from ports.ledger import Ledger
 from ports.storage import HealthReport, Resumable, Storage
@@ -47,10 +48,12 @@ def build_lifecycle(config: Config, storage: Storage, ledger: Ledger, clock: Clo
 
 
 def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, ledger: Ledger,
-              access_log: AccessLog | None = None) -> HttpServer:
+              access_log: AccessLog | None = None, hashing: Hashing | None = None) -> HttpServer:
     """The HTTP server of one process (not yet listening: ``start`` it on a
     socket). With ``--workers N`` each worker process builds its own, and a
-    total rate is split evenly between them, so together they never exceed it."""
+    total rate is split evenly between them, so together they never exceed it.
+    ``hashing``: where uploads are hashed (main.py: beside the event loop,
+    ``adapters/hashing.py``; default: on it)."""
     limits = RateLimits(
         clock,
         upload_rate=config.upload_rate,
@@ -67,7 +70,7 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
         exempt_paths=[ROUTES.url("health", "")],  # health checks are never refused
     )
     files = build_lifecycle(config, storage, ledger, clock)
-    uploads = UploadService(storage, ids, clock, config.max_upload_size, files)
+    uploads = UploadService(storage, ids, clock, config.max_upload_size, files, hashing)
     check = CheckService(storage, ids, files)
     resumable = None
     if isinstance(storage, Resumable):

@@ -11,6 +11,7 @@ worker runs it again).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ from typing import Sequence
 
 from adapters.clock import AsyncioClock
 from adapters.adoption import adopt_unrecorded_blobs
+from adapters.hashing import ThreadedHashing
 from adapters.http.access_log import LogFormatter
 from adapters.ids import RandomIds
 from adapters.ledger.sqlite import LedgerVersionError, SqliteLedger
@@ -51,7 +53,14 @@ LEDGER_FILE = "ledger.sqlite3"
 async def serve(config: Config, store: FileSystemStore, ledger: SqliteLedger, sock: socket.socket,
                 announce: bool = True, janitor: bool = True) -> None:
     clock = AsyncioClock()
-    server = build_app(config, store, clock, RandomIds(), ledger)
+    # With two CPUs or more, uploads are hashed beside the event loop, in
+    # threads made here (after a --workers fork), one per CPU the process may
+    # use: receiving and hashing overlap. On one CPU nothing can overlap, and
+    # hashing on the loop costs least (no thread round trips).
+    cpus = len(os.sched_getaffinity(0))
+    hash_threads = concurrent.futures.ThreadPoolExecutor(cpus, thread_name_prefix="uds-hash") if cpus > 1 else None
+    server = build_app(config, store, clock, RandomIds(), ledger,
+                       hashing=ThreadedHashing(hash_threads) if hash_threads else None)
     await server.start(sock)
     # One process sweeps (worker 0): the ledger's janitor, and the one of abandoned resumable uploads.
     partials = build_partial_janitor(config, store, clock) if janitor else None
@@ -69,6 +78,8 @@ async def serve(config: Config, store: FileSystemStore, ledger: SqliteLedger, so
         task.cancel()
     await server.shutdown()
     await asyncio.to_thread(ledger.close)
+    if hash_threads:
+        hash_threads.shutdown(wait=False)
     lifecycle.info("stopped")
 
 
