@@ -51,7 +51,9 @@ class BlobHome(Protocol):
 
 class FileBlobWriter:
     """Buffers small chunks and writes ``WRITE_BUFFER``-sized blocks from a
-    pool thread, so memory stays bounded and the loop never blocks on disk."""
+    pool thread, so memory stays bounded and the loop never blocks on disk.
+    One block is in the pool while the next one arrives (at most two blocks
+    held): on two cores receiving and writing overlap."""
 
     def __init__(self, store: BlobHome, blob_id: str, tmp_path: Path, file: ThreadedFd) -> None:
         self._store = store
@@ -84,7 +86,10 @@ class FileBlobWriter:
             self._pieces.append(self._staging)
         self._pending += len(chunk)
         if self._pending >= WRITE_BUFFER:
-            await self._file.run(self._write_block, self._take_block())
+            # One block is written while the next one arrives: wait for the
+            # previous block (its error surfaces here), then hand this one over.
+            await self._file.finish()
+            self._file.start(self._write_block, self._take_block())
 
     def _take_block(self) -> list[bytes | bytearray]:
         """The pieces received so far, handed over: none of them is changed
@@ -142,6 +147,7 @@ class FileBlobWriter:
             raise ValueError("writer is closed")
         block = self._take_block()
         try:
+            await self._file.finish()
             await self._file.run(self._finish, block, metadata)
             if self._store.durable:
                 await self._file.run(self._sync_and_publish, executor=self._store.wait_pool)

@@ -16,6 +16,12 @@ from adapters.storage.filesystem import MAGIC, TRAILER, FileSystemStore, Storage
 from ports.storage import BlobNotFound, StorageFull
 
 
+async def written(store: FileSystemStore) -> None:
+    """Until the blocks handed to the store's write pool are written (one
+    thread: a job submitted now runs after them)."""
+    await asyncio.wrap_future(store._writes.submit(lambda: None))
+
+
 def test_layout_is_sharded_and_single_file(tmp_path: Path) -> None:
     store = FileSystemStore(tmp_path)
     store.prepare()
@@ -26,7 +32,8 @@ def test_layout_is_sharded_and_single_file(tmp_path: Path) -> None:
         writer = await store.open_writer("abcdef", None)
         await writer.write(data[:10])
         assert list((tmp_path / "tmp").iterdir()) == []  # nothing on disk yet: created by the first block
-        await writer.write(data[10:])
+        await writer.write(data[10:])  # hands the block to the write pool, without waiting for it
+        await written(store)
         assert len(list((tmp_path / "tmp").iterdir())) == 1
         await writer.commit({"name": "n"})
 
@@ -53,7 +60,8 @@ def test_the_uploads_of_one_dead_process_are_removed(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         writer = await store.open_writer("mine", None)
-        await writer.write(b"m" * (1 << 20))  # the temporary file exists now
+        await writer.write(b"m" * (1 << 20))  # handed to the write pool: the temporary file exists once written
+        await written(store)
         assert [p.name for p in (tmp_path / "tmp").glob("mine.*")] == [f"mine.{os.getpid()}.part"]
         await writer.abort()
 
@@ -174,8 +182,11 @@ def test_abort_while_a_write_is_in_flight_closes_after_it(tmp_path: Path, monkey
 
     async def scenario() -> None:
         writer = await store.open_writer("race", None)
-        task = asyncio.ensure_future(writer.write(b"x" * (4 << 20)))
+        await writer.write(b"x" * (4 << 20))  # handed to the pool: returns while the block is written
+        task = asyncio.ensure_future(writer.write(b"y" * (4 << 20)))  # waits for the block before it
         assert await asyncio.get_running_loop().run_in_executor(None, writing.wait, 10)
+        await asyncio.sleep(0)
+        assert not task.done()
         task.cancel()
         await writer.abort()
         with pytest.raises(asyncio.CancelledError):
@@ -457,3 +468,31 @@ def test_health_reports_an_unwritable_directory_and_the_free_space_floor(tmp_pat
     gone.prepare()
     (tmp_path / "gone" / "tmp").rmdir()  # root writes anywhere: a missing directory stands for a broken one
     assert (asyncio.run(gone.health()) or "").startswith("storage is not writable")
+
+
+def test_an_error_of_a_block_written_meanwhile_surfaces_at_the_next_call(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A block is written while the next one arrives: its failure (a full
+    disk) comes out of the next ``write``, or of ``commit``, and nothing of
+    the upload stays."""
+    def full(fd: int, buffers: list[bytes]) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "writev", full)
+    store = FileSystemStore(tmp_path, fsync=False)
+    store.prepare()
+
+    async def scenario(then: str) -> None:
+        writer = await store.open_writer(f"full{then}", None)
+        await writer.write(b"x" * (1 << 20))  # handed to the pool: no error yet
+        with pytest.raises(StorageFull):
+            if then == "write":
+                await writer.write(b"y" * (1 << 20))
+            else:
+                await writer.commit({})
+        await writer.abort()
+        await written(store)  # the temporary file is removed in the pool, after the descriptor is closed
+
+    for then in ("write", "commit"):
+        asyncio.run(scenario(then))
+    assert list((tmp_path / "tmp").iterdir()) == [] and list((tmp_path / "objects").rglob("full*")) == []
