@@ -116,6 +116,10 @@ class FileBlobWriter:
         if not self._store.durable:
             self._publish()
 
+    def _finish_sync_publish(self, block: list[bytes | bytearray], metadata: Mapping[str, str]) -> None:
+        self._finish(block, metadata)
+        self._sync_and_publish()
+
     def _sync_and_publish(self) -> None:
         os.fsync(self._file.fd)
         self._publish()
@@ -141,6 +145,8 @@ class FileBlobWriter:
         """Write what is left and the metadata (one job in the write pool),
         then, with fsync, fsync the file, rename it into place and fsync the
         directory (one job in the wait pool); without, rename in the first.
+        With fsync and nothing written before (a small upload), all of it is
+        one job in the wait pool.
         Cancelled or failed at any point, it leaves nothing visible (see
         ``_publish``)."""
         if self._done:
@@ -148,9 +154,14 @@ class FileBlobWriter:
         block = self._take_block()
         try:
             await self._file.finish()
-            await self._file.run(self._finish, block, metadata)
-            if self._store.durable:
-                await self._file.run(self._sync_and_publish, executor=self._store.wait_pool)
+            if self._store.durable and not self._file.opened:
+                # Nothing written yet (a small upload): one job does it all,
+                # in the wait pool, instead of one job in each pool.
+                await self._file.run(self._finish_sync_publish, block, metadata, executor=self._store.wait_pool)
+            else:
+                await self._file.run(self._finish, block, metadata)
+                if self._store.durable:
+                    await self._file.run(self._sync_and_publish, executor=self._store.wait_pool)
             if self._aborted:  # by another task, after the rename: _discard removes the blob
                 raise WriterAborted(self._blob_id)
         except BaseException:

@@ -114,6 +114,12 @@ class ThreadedFd:
         self._closed = False
 
     @property
+    def opened(self) -> bool:
+        """Whether the descriptor exists (a call has used it): read on the
+        loop once no call is running."""
+        return self._fd is not None
+
+    @property
     def fd(self) -> int:
         """The descriptor; opened on first use (in the calling thread)."""
         if self._fd is None:

@@ -496,3 +496,36 @@ def test_an_error_of_a_block_written_meanwhile_surfaces_at_the_next_call(tmp_pat
     for then in ("write", "commit"):
         asyncio.run(scenario(then))
     assert list((tmp_path / "tmp").iterdir()) == [] and list((tmp_path / "objects").rglob("full*")) == []
+
+
+class CountingPool(ThreadPoolExecutor):
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self.jobs = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.jobs += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_small_durable_upload_is_written_synced_and_published_in_one_job(tmp_path: Path) -> None:
+    """Every thread round trip costs the loop a wake-up: a body that fits in
+    one block takes one job of the wait pool (write, fsync, rename, fsync of
+    the directory), and the write pool only closes the file."""
+    writes, waits = CountingPool(1), CountingPool(4)
+    store = FileSystemStore(tmp_path, writes=writes, waits=waits)
+    store.prepare()
+
+    async def scenario() -> None:
+        writer = await store.open_writer("small1", 5)
+        await writer.write(b"small")
+        await writer.commit({"name": "n"})
+        await written(store)
+
+    try:
+        asyncio.run(scenario())
+        assert (writes.jobs, waits.jobs) == (2, 1)  # the close, and ``written``'s own; the whole commit
+    finally:
+        writes.shutdown()
+        waits.shutdown()
+    assert (tmp_path / "objects" / "sm" / "small1").read_bytes().startswith(b"small")
