@@ -114,9 +114,22 @@ def test_a_file_the_socket_takes_at_once_costs_one_sendfile_and_nothing_else(
     (tmp_path / "blob").write_bytes(data)
     calls: list[str] = []
     real_dup, real_sendfile = os.dup, os.sendfile
-    monkeypatch.setattr(os, "dup", lambda fd: calls.append("dup") or real_dup(fd))
-    monkeypatch.setattr(os, "sendfile", lambda *a: calls.append("sendfile") or real_sendfile(*a))
-    monkeypatch.setattr("adapters.http.sender.kernel_queued", lambda fd: calls.append("queued") or 0)
+
+    def dup(fd: int) -> int:
+        calls.append("dup")
+        return real_dup(fd)
+
+    def sendfile(out: int, fd: int, offset: int, count: int) -> int:
+        calls.append("sendfile")
+        return real_sendfile(out, fd, offset, count)
+
+    def queued(fd: int) -> int:
+        calls.append("queued")
+        return 0
+
+    monkeypatch.setattr(os, "dup", dup)
+    monkeypatch.setattr(os, "sendfile", sendfile)
+    monkeypatch.setattr("adapters.http.sender.kernel_queued", queued)
 
     async def scenario() -> bytes:
         loop = asyncio.get_running_loop()
