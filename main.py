@@ -57,7 +57,7 @@ async def serve(config: Config, store: FileSystemStore, ledger: SqliteLedger, so
     # threads made here (after a --workers fork), one per CPU the process may
     # use: receiving and hashing overlap. On one CPU nothing can overlap, and
     # hashing on the loop costs least (no thread round trips).
-    cpus = len(os.sched_getaffinity(0))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     hash_threads = concurrent.futures.ThreadPoolExecutor(cpus, thread_name_prefix="uds-hash") if cpus > 1 else None
     server = build_app(config, store, clock, RandomIds(), ledger,
                        hashing=ThreadedHashing(hash_threads) if hash_threads else None)
