@@ -27,6 +27,7 @@ from domain.lifecycle import Lifecycle
 from domain.resumable import PartialJanitor, ResumableService
 from domain.services import CheckService, DeleteService, DownloadService, UploadService
 from domain.terms import LifecyclePolicy
+from ports.hashing import Hashing
 from ports.ids import IdIssuer
 from ports.ledger import Ledger
 from ports.metrics import NO_EVENTS, ServiceEvents
@@ -74,14 +75,16 @@ def build_operations(config: Config, storage: Storage, ledger: Ledger, clock: Cl
 
 def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, ledger: Ledger,
               access_log: AccessLog | None = None, static: StaticFiles | None = None,
-              metrics: WorkerMetrics | None = None) -> HttpServer:
+              metrics: WorkerMetrics | None = None, hashing: Hashing | None = None) -> HttpServer:
     """The HTTP server of one process (not yet listening: ``start`` it on a
     socket). With ``--workers N`` each worker process builds its own, and a
     total rate is split evenly between them, so together they never exceed it.
     ``static``: the web page's files (by default, read from ``web/`` now).
     ``metrics``: this worker's (a one-worker table of its own by default);
     ``/metrics`` is served here unless ``--metrics-listen`` is set (see
-    ``build_operations_server``)."""
+    ``build_operations_server``).
+    ``hashing``: where uploads are hashed (main.py: beside the event loop,
+    ``adapters/hashing.py``; default: on it)."""
     metrics = metrics or WorkerMetrics(build_metrics(config), 0)
     recorder = metrics.recorder
     limits = RateLimits(
@@ -105,7 +108,7 @@ def build_app(config: Config, storage: Storage, clock: Clock, ids: IdIssuer, led
                       *(ROUTES.url("static", "", name) for name in static.names())],
     )
     files = build_lifecycle(config, storage, ledger, clock, recorder)
-    uploads = UploadService(storage, ids, clock, config.max_upload_size, files)
+    uploads = UploadService(storage, ids, clock, config.max_upload_size, files, hashing)
     check = CheckService(storage, ids, files)
     resumable = None
     if isinstance(storage, Resumable):

@@ -14,6 +14,7 @@ worker runs it again).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ import sys
 from typing import Sequence
 
 from adapters.clock import AsyncioClock
+from adapters.hashing import ThreadedHashing
 from adapters.http.access_log import JsonLogFormatter, LogFormatter
 from adapters.ids import RandomIds
 from adapters.metrics.registry import Metrics, WorkerMetrics
@@ -54,7 +56,14 @@ async def serve(config: Config, store: Storage, ledger: Ledger, sock: socket.soc
     and the ``--metrics-listen`` one when given; worker 0 runs the janitors."""
     clock = AsyncioClock()
     mine = WorkerMetrics(metrics, worker)
-    servers = [build_app(config, store, clock, RandomIds(), ledger, metrics=mine)]
+    # With two CPUs or more, uploads are hashed beside the event loop, in
+    # threads made here (after a --workers fork), one per CPU the process may
+    # use: receiving and hashing overlap. On one CPU nothing can overlap, and
+    # hashing on the loop costs least (no thread round trips).
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    hash_threads = concurrent.futures.ThreadPoolExecutor(cpus, thread_name_prefix="uds-hash") if cpus > 1 else None
+    servers = [build_app(config, store, clock, RandomIds(), ledger, metrics=mine,
+                         hashing=ThreadedHashing(hash_threads) if hash_threads else None)]
     await servers[0].start(sock)
     if metrics_sock is not None:
         servers.append(build_operations_server(config, store, clock, ledger, mine, servers[0].access_log))
@@ -80,6 +89,8 @@ async def serve(config: Config, store: Storage, ledger: Ledger, sock: socket.soc
     for closing in (getattr(ledger, "close", None), getattr(store, "close", None)):
         if callable(closing):
             await asyncio.to_thread(closing)
+    if hash_threads:
+        hash_threads.shutdown(wait=False)
     lifecycle.info("stopped")
 
 

@@ -10,6 +10,7 @@ from bench.loads import Transfer, WrkResult
 PEER = "peer"
 OURS = "ours"
 CEILING = "ceiling"
+REFERENCE = "reference"  # a figure a target is taken against, not a peer (never the best peer)
 
 
 @dataclass
@@ -94,6 +95,8 @@ class RunFigures:
     throttled_error: str | None = None
     profiles: list[Profile] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    sha256_mb_s: float | None = None  # hashlib.sha256 over 1 MiB blocks, on the server's CPU
+    rounds: list[RunFigures] = field(default_factory=list)  # with --repeat: every round (this holds the medians)
 
     def server(self, key: str) -> ServerFigures | None:
         return next((s for s in self.servers if s.key == key), None)

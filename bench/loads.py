@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +64,7 @@ class WrkLoad:
     content_type: str | None = None
 
 
-def run_wrk(base_url: str, load: WrkLoad, cpu: int | None) -> WrkResult:
+def run_wrk(base_url: str, load: WrkLoad, cpu: int | str | None) -> WrkResult:
     url_path = load.path.replace("@@N@@", "x") if load.method else load.path
     argv = ["wrk", f"-t{load.threads}", f"-c{load.connections}", f"-d{load.seconds}s", "--timeout", load.timeout]
     if load.latency:
@@ -102,7 +103,7 @@ class Transfer:
         return self.payload / self.seconds / 1e6
 
 
-def _curl(argv: list[str], cpu: int | None, payload: int, what: str) -> Transfer:
+def _curl(argv: list[str], cpu: int | str | None, payload: int, what: str) -> Transfer:
     full = ["curl", "-sS", "--max-time", "900", "-o", "/dev/null",
             "-w", "%{http_code} %{size_download} %{size_upload} %{time_total}", *argv]
     if cpu is not None:
@@ -120,11 +121,11 @@ def _curl(argv: list[str], cpu: int | None, payload: int, what: str) -> Transfer
     return Transfer(payload=payload, seconds=float(total), status=status)
 
 
-def curl_download(url: str, size: int, cpu: int | None) -> Transfer:
+def curl_download(url: str, size: int, cpu: int | str | None) -> Transfer:
     return _curl([url], cpu, size, "download")
 
 
-def curl_upload(url: str, file: Path, cpu: int | None, multipart_field: str | None = None) -> Transfer:
+def curl_upload(url: str, file: Path, cpu: int | str | None, multipart_field: str | None = None) -> Transfer:
     """PUT ``file`` streamed from disk (``-T``), or as a multipart form field.
     ``Expect: 100-continue`` is turned off for every server alike: HTTP/1.0
     servers never answer it and curl would wait a second before sending."""
@@ -134,6 +135,19 @@ def curl_upload(url: str, file: Path, cpu: int | None, multipart_field: str | No
     else:
         argv = ["-H", "Expect:", "-T", str(file), url]
     return _curl(argv, cpu, size, "upload")
+
+
+def tus_upload(base_url: str, file: Path, cpu: int | str | None, chunk: str = "8M") -> Transfer:
+    """One tus upload of ``file`` (creation, then PATCHes of ``chunk`` bytes on
+    one keep-alive connection: bench/tus_upload.py)."""
+    argv = [sys.executable, "-m", "bench.tus_upload", "--url", base_url, "--file", str(file), "--chunk", chunk]
+    if cpu is not None:
+        argv = ["taskset", "-c", str(cpu), *argv]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=960, cwd=Path(__file__).parent.parent)
+    match = re.search(r"^TUSSECONDS ([\d.]+)$", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or match is None:
+        raise LoadError(f"tus upload failed ({done.returncode}): {done.stderr.strip()[-300:]}")
+    return Transfer(payload=file.stat().st_size, seconds=float(match.group(1)), status=204)
 
 
 def dd_fdatasync(target: Path, mib: int, cpu: int | None) -> Transfer:
@@ -148,3 +162,30 @@ def dd_fdatasync(target: Path, mib: int, cpu: int | None) -> Transfer:
     if done.returncode != 0 or match is None:
         raise LoadError(f"dd failed ({done.returncode}): {done.stderr.strip()}")
     return Transfer(payload=int(match.group(1)), seconds=float(match.group(2)), status=0)
+
+
+SHA256_PROBE = """
+import hashlib, os, time
+block = os.urandom(1 << 20)
+digest = hashlib.sha256()
+best = 0.0
+for _ in range(3):
+    started = time.perf_counter()
+    for _ in range(256):
+        digest.update(block)
+    best = max(best, 256 * len(block) / (time.perf_counter() - started))
+print(best / 1e6)
+"""
+
+
+def sha256_rate(python: str, cpu: int | str | None) -> float:
+    """MB/s of ``hashlib.sha256().update`` over 1 MiB blocks in ``python``
+    on ``cpu`` (the best of three passes of 256 MiB)."""
+    argv = [python, "-c", SHA256_PROBE]
+    if cpu is not None:
+        argv = ["taskset", "-c", str(cpu), *argv]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    try:
+        return float(done.stdout.strip())
+    except ValueError:
+        raise LoadError(f"sha256 probe failed ({done.returncode}): {done.stderr.strip()}") from None

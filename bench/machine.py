@@ -58,7 +58,7 @@ def machine(workdir: Path, service_python: str) -> list[tuple[str, str]]:
 
 def versions() -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for package in ("aiohttp", "uvicorn", "starlette", "httptools", "uploadserver", "py-spy"):
+    for package in ("aiohttp", "uvicorn", "starlette", "httptools", "uploadserver", "copyparty", "py-spy"):
         try:
             found.append((package, metadata.version(package)))
         except metadata.PackageNotFoundError:

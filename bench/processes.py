@@ -25,8 +25,9 @@ def free_port() -> int:
         return port
 
 
-def pinned(cpu: int | None, argv: Sequence[str]) -> list[str]:
-    """``argv`` run under ``taskset -c cpu`` (unchanged when pinning is off)."""
+def pinned(cpu: int | str | None, argv: Sequence[str]) -> list[str]:
+    """``argv`` run under ``taskset -c cpu`` (a CPU or a list such as "0,1";
+    unchanged when pinning is off)."""
     return list(argv) if cpu is None else ["taskset", "-c", str(cpu), *argv]
 
 

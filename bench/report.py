@@ -12,6 +12,7 @@ from typing import Callable, Iterable
 from bench.cpu_meter import CpuShares
 from bench.figures import OURS, PEER, Profile, RunFigures, ServerFigures
 from bench.loads import WrkResult
+from bench.targets import target_rows
 
 Getter = Callable[[ServerFigures], float | None]
 
@@ -28,6 +29,8 @@ Run it (on a fresh machine it installs wrk, nginx-full and curl with apt-get, an
 bash bench/run.sh                # full run: 30 s loads, 1 GiB transfers; rewrites BENCHMARKS.md (about 25 min)
 bash bench/run.sh --quick        # smoke test: 3 s loads, 64 MiB "big" file; prints the table only
 bash bench/run.sh --profile      # full run plus py-spy profiles of the service (/check and 64 KiB uploads)
+bash bench/run.sh --repeat 3     # three full runs (rounds); every figure the median of the three (about 75 min)
+bash bench/run.sh --quick --only ours,aiohttp   # some servers only (keys: bash bench/run.sh --help)
 ```
 """
 
@@ -46,6 +49,19 @@ METHOD = """## How each figure is taken
   durable-write baseline for ours with the default `--fsync always`. dd fills the page cache far faster than the
   disk drains it and then flushes nearly all of it at the end; an upload arriving at network speed lets writeback
   overlap the transfer, so a durable upload can beat dd's figure.
+- **ours' other paths** (rows "ours, ..."): `ours --log-level info` is the default access log on (one line per
+  request, to a file); "multipart form POST" sends the same bytes as a `multipart/form-data` form to `POST /upload/`
+  (`curl -F`; 64 KiB uploads: the form wrk sends to uploadserver); "tus upload" creates a tus upload and sends the
+  big file in 8 MiB `PATCH`es on one keep-alive connection (`bench/tus_upload.py`, http.client, from the first byte
+  to the last answer); "downloads under Max-Downloads" serves files uploaded with `Max-Downloads: 999999999`
+  (every complete download takes and settles a slot in the ledger).
+- **two cores** (rows "..., two cores"): the big upload with the server and curl both allowed CPUs 0 and 1
+  (`taskset -c 0,1` for both), ours (default: sha256 and fsync) against aiohttp (no hash, no fsync). The one-core
+  limit of an upload that hashes is 1/(1/recv + 1/sha256): recv = aiohttp's one-core big upload, sha256 =
+  `hashlib.sha256` over 1 MiB blocks on CPU 0, in the service's Python (best of three passes of 256 MiB).
+- **--repeat N**: the whole suite N times in one work directory; each table row is the round with the median
+  figure (with its latency, errors and CPU), and each issue 18 target the median of the rounds' ratios (every
+  round's ratio beside it).
 - **64 KiB uploads**: wrk, 32 connections, 30 s, each request a new file (unique name per request); uploads/s
   counts 2xx answers. This load runs in a second pass, after every server's other loads, on a fresh instance: the
   tens of thousands of files it leaves (kept until the run ends; ext4 makes file creation slow for a while after
@@ -67,11 +83,14 @@ Peers (bench/peers/): **original** replicates the first implementation (stdlib T
 **aiohttp** (`FileResponse`, streaming upload handler without fsync, `json_response`), **uvicorn+starlette**
 (`FileResponse`, `request.stream()` upload without fsync; uvicorn with httptools on the stdlib asyncio loop),
 **nginx** (one worker, `sendfile on`, WebDAV `PUT` uploads, `/check` = a stat (`if -f`) and a static JSON,
-`keepalive_requests 1000000`), **uploadserver** (uploads only by multipart POST; serves downloads as static files;
-its default request log on). The **bare asyncio Protocol** answers every request with a canned response without
-parsing: a ceiling for any pure-asyncio server, not a peer. Peers' checks stat the file; ours reads the file's
-metadata record. Ours hashes every upload (SHA-256); the peers do not. Access logs: off for ours
-(`--log-level warning`), aiohttp, uvicorn and nginx.
+`keepalive_requests 1000000`), **copyparty** (one volume `-v DIR::rw`, `-j 1`, `-q` (no access log), `--http-only`,
+no zeroconf, database or indexing (its defaults); downloads by `GET /<name>`, uploads by `PUT`, which it hashes
+(sha512); it has no metadata-only check, so its "/check" is a `GET` of the small file), **uploadserver** (uploads
+only by multipart POST; serves downloads as static files; its default request log on). The **bare asyncio Protocol**
+answers every request with a canned response without parsing: a ceiling for any pure-asyncio server, not a peer.
+Peers' checks stat the file; ours reads the file's metadata record. Ours hashes every upload (SHA-256); the peers
+but copyparty do not. Access logs: off for ours (`--log-level warning`, but the row "access log on"), aiohttp,
+uvicorn, nginx and copyparty.
 """
 
 
@@ -331,6 +350,13 @@ class Renderer:
                          "< 100%", "yes" if t.server_cpu_fraction < 1.0 else "**no**"])
         return "## Targets of issue 6 (ratios from this run)\n\n" + table(["target", "measured", "goal", "met"], rows)
 
+    def targets18_table(self) -> str:
+        how = (f"medians of {len(self.run.rounds)} rounds; each round's ratio in parentheses" if self.run.rounds
+               else "ratios from this run; `--repeat 3` gives the median of three")
+        sha = f"; hashlib.sha256 on CPU 0: {self.run.sha256_mb_s:,.0f} MB/s" if self.run.sha256_mb_s else ""
+        return (f"## Targets of issue 18 ({how}{sha})\n\n"
+                + table(["target", "measured", "goal", "met"], target_rows(self.run, self.big)))
+
     def profiles(self) -> str:
         if not self.run.profiles:
             return ""
@@ -367,7 +393,8 @@ class Renderer:
         info.append("- Versions: " + ", ".join(f"{name} {version}" for name, version in run.versions))
         info.append(f"- Other jobs on the machine during the loads: {self.noise()}")
         info += [f"- Note: {note}" for note in run.notes]
-        sections = [HEADER, "## This run\n\n" + "\n".join(info), self.targets_table(), self.check_table(),
+        sections = [HEADER, "## This run\n\n" + "\n".join(info), self.targets18_table(), self.targets_table(),
+                    self.check_table(),
                     self.seed_table(), self.mib_table(), self.big_table(), self.small_table(),
                     self.throttled_table(), self.profiles(), METHOD, self.errors()]
         return "\n\n".join(s.strip() for s in sections if s.strip()) + "\n"

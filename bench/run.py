@@ -25,14 +25,13 @@ from typing import Sequence
 from bench import machine
 from bench.figures import RunFigures, ServerFigures
 from bench.fixtures import make_fixtures
-from bench.loads import LoadError, dd_fdatasync
+from bench.combine import combine
+from bench.loads import LoadError, dd_fdatasync, sha256_rate
 from bench.profiling import profile_load
 from bench.report import render
-from bench.servers import BENCH, REPO, Launcher, ServerSpec, our_specs, peer_specs
+from bench.servers import BENCH, LOAD_CPU, REPO, SERVER_CPU, Launcher, ServerSpec, our_specs, peer_specs
 from bench.suite import BIG_TRIALS, Plan, SuiteRunner, check_load, median_transfer, small_upload_load
 from bench.throttled_scale import run_throttled
-
-SERVER_CPU, LOAD_CPU = 0, 1
 
 
 def log(message: str) -> None:
@@ -45,7 +44,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true",
                         help="also profile ours with py-spy under the /check and 64 KiB upload loads")
     parser.add_argument("--only", default="", help="comma-separated server keys to run (default: all); "
-                        "keys: original, uploadserver, aiohttp, starlette, nginx, bare, ours, ours-nofsync, throttled")
+                        "keys: original, uploadserver, aiohttp, starlette, nginx, copyparty, bare, aiohttp-2cpu, ours, "
+                        "ours-nofsync, ours-info, ours-form, ours-tus, ours-maxdl, ours-2cpu, throttled")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run the whole suite N times (rounds) and report the medians (issue 18 asks for 3)")
     parser.add_argument("--output", default=None,
                         help="Markdown file to write (default: BENCHMARKS.md for a full run of every server, "
                              "none for --quick or --only)")
@@ -83,7 +85,12 @@ class Harness:
         os.sync()
         self.launcher = Launcher(workdir, self.fixtures, server_cpu, service_python)
         self.server_cpu = server_cpu
+        self.service_python = service_python
         self.suite = SuiteRunner(plan, self.fixtures, server_cpu, load_cpu, log)
+
+    def new_round(self, figures: RunFigures, number: int) -> None:
+        self.figures = figures
+        self.launcher.round = number
 
     def wanted(self, key: str) -> bool:
         return not self.only or key in self.only
@@ -95,6 +102,11 @@ class Harness:
                                                for _ in range(BIG_TRIALS)])
         except LoadError as exc:
             self.figures.dd_error = str(exc)
+        log("hashlib.sha256 rate on the server's CPU")
+        try:
+            self.figures.sha256_mb_s = sha256_rate(self.service_python, self.server_cpu)
+        except LoadError as exc:
+            self.figures.notes.append(str(exc))
 
     def serve(self, spec: ServerSpec, phase: str) -> None:
         """Run one phase of the suite (see ``Suite.run``) on a fresh instance
@@ -103,7 +115,7 @@ class Harness:
         if figures is None:
             figures = ServerFigures(spec.key, spec.label, spec.role)
             self.figures.servers.append(figures)
-        if phase == "small" and not spec.uploads:
+        if phase == "small" and not (spec.uploads and spec.small_uploads):
             return
         log(f"{spec.label}: starting ({phase})")
         try:
@@ -182,34 +194,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix=".work-", dir=BENCH))
     command = "bash bench/run.sh" + ("" if not (argv or sys.argv[1:]) else " " + shlex.join(
         list(argv if argv is not None else sys.argv[1:])))
-    figures = RunFigures(
-        date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), command=command,
-        mode="quick" if args.quick else "full", machine=machine.machine(workdir, service_python),
-        versions=machine.versions(), seconds=plan.seconds, big_mib=plan.big_mib)
-    if pin_note:
-        figures.notes.append(pin_note)
-    figures.notes.append("the machine is shared with other jobs; expect noise between runs")
     started = time.monotonic()
+    rounds: list[RunFigures] = []
     try:
-        harness = Harness(plan, figures, workdir, server_cpu, load_cpu, service_python, only)
-        harness.baseline()
-        for phase in ("transfers", "small"):
-            for spec in peer_specs() + our_specs():
-                if harness.wanted(spec.key):
-                    harness.serve(spec, phase)
-        if harness.wanted("throttled"):
-            harness.throttled()
-        if args.profile:
-            harness.profiles(BENCH / "results")
+        harness: Harness | None = None
+        for number in range(1, max(1, args.repeat) + 1):
+            figures = RunFigures(
+                date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), command=command,
+                mode="quick" if args.quick else "full", machine=machine.machine(workdir, service_python),
+                versions=machine.versions(), seconds=plan.seconds, big_mib=plan.big_mib)
+            if pin_note:
+                figures.notes.append(pin_note)
+            figures.notes.append("the machine is shared with other jobs; expect noise between runs")
+            rounds.append(figures)
+            if args.repeat > 1:
+                log(f"== round {number} of {args.repeat}")
+            if harness is None:
+                harness = Harness(plan, figures, workdir, server_cpu, load_cpu, service_python, only)
+            harness.new_round(figures, number)
+            harness.baseline()
+            for phase in ("transfers", "small"):
+                for spec in peer_specs() + our_specs():
+                    if harness.wanted(spec.key):
+                        harness.serve(spec, phase)
+            if harness.wanted("throttled"):
+                harness.throttled()
+            if args.profile and number == max(1, args.repeat):
+                harness.profiles(BENCH / "results")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    figures = combine(rounds)
     figures.notes.append(f"the run took {(time.monotonic() - started) / 60:.1f} min")
     text = render(figures)
     print(text)
     if output:
         Path(output).write_text(text)
         log(f"wrote {output}")
-    failed = any(s.errors for s in figures.servers) or figures.dd_error or figures.throttled_error
+    failed = any(r.dd_error or r.throttled_error or any(s.errors for s in r.servers) for r in rounds)
     return 1 if failed else 0
 
 

@@ -17,7 +17,7 @@ from typing import Callable, TypeVar
 from bench.cpu_meter import CpuMeter, wait_for_quiet
 from bench.figures import ServerFigures
 from bench.fixtures import Fixtures, multipart_content_type
-from bench.loads import Transfer, WrkLoad, WrkResult, curl_download, curl_upload, run_wrk
+from bench.loads import Transfer, WrkLoad, WrkResult, curl_download, curl_upload, run_wrk, tus_upload
 from bench.processes import PeakRss
 from bench.servers import Deployment
 
@@ -121,18 +121,25 @@ class SuiteRunner:
         self._cpu = load_cpu
         self._log = log
 
+    def _load_cpu(self, deployment: Deployment) -> int | str | None:
+        """Where the load generators run: the load CPU, or with the server on
+        the CPUs of a spec that names its own (both cores)."""
+        return deployment.spec.cpus if deployment.spec.cpus and self._cpu is not None else self._cpu
+
     def _attempt(self, figures: ServerFigures, deployment: Deployment, load: str, run: Callable[[], T]) -> T | None:
         if not deployment.server.alive():
             figures.errors[load] = "server not running"
             return None
         cpus = [c for c in (self._server_cpu, self._cpu) if c is not None]
+        shared = deployment.spec.cpus is not None  # server and load on the same CPUs: no "other jobs" split
         busy = ""
         if cpus:
             waited, worst = wait_for_quiet(cpus, threshold=0.10, limit=self._plan.settle_limit)
             busy = f" (other jobs: {worst * 100:.0f}% of a CPU after waiting {waited:.0f} s)" if worst >= 0.10 else ""
         self._log(f"  {deployment.spec.key}: {load}{busy}")
         try:
-            with CpuMeter(deployment.server, self._server_cpu, self._cpu) as meter:
+            with CpuMeter(deployment.server, None if shared else self._server_cpu,
+                          None if shared else self._cpu) as meter:
                 result = run()
             figures.cpu[load] = meter.shares
         except Exception as exc:  # a failed load is a figure too: report it, go on with the next
@@ -143,7 +150,7 @@ class SuiteRunner:
         return result
 
     def _wrk(self, deployment: Deployment, load: WrkLoad) -> WrkResult:
-        return run_wrk(deployment.server.base_url, load, self._cpu)
+        return run_wrk(deployment.server.base_url, load, self._load_cpu(deployment))
 
     def run(self, deployment: Deployment, figures: ServerFigures, phase: str = "all") -> None:
         """``phase`` "transfers": /check, downloads and the big upload;
@@ -153,8 +160,9 @@ class SuiteRunner:
         ``Harness.serve``) slow the disk for every big upload that follows."""
         spec, server, plan, fixtures = deployment.spec, deployment.server, self._plan, self._fixtures
         base = server.base_url
+        load_cpu = self._load_cpu(deployment)
         if phase == "small":
-            if spec.uploads:
+            if spec.uploads and spec.small_uploads:
                 self._small_uploads(deployment, figures)
             return
         if spec.checks:
@@ -171,21 +179,25 @@ class SuiteRunner:
                 return self._wrk(deployment, mib_load(plan, deployment.mib_path))
 
             figures.mib_downloads = self._attempt(figures, deployment, "mib", mib)
+        if spec.downloads and spec.big:
             with PeakRss(server) as peak:
                 figures.big_download = self._attempt(
                     figures, deployment, "big download",
                     lambda: median_transfer([curl_download(base + deployment.big_path, fixtures.big.stat().st_size,
-                                                           self._cpu) for _ in range(BIG_TRIALS)]))
+                                                           load_cpu) for _ in range(BIG_TRIALS)]))
             if figures.big_download is not None:
                 figures.big_download_rss_mib = peak.mib
-        if spec.uploads:
+        if spec.uploads and spec.big:
             def big_upload() -> Transfer:
                 trials = []
                 for _ in range(BIG_TRIALS):
                     before = _files(deployment.root)
                     os.sync()  # every big upload starts with no other dirty data queued for the disk
-                    trials.append(curl_upload(base + spec.big_upload_path, fixtures.big, self._cpu,
-                                              spec.multipart_field))
+                    if spec.upload_client == "tus":
+                        trials.append(tus_upload(base, fixtures.big, load_cpu))
+                    else:
+                        trials.append(curl_upload(base + spec.big_upload_path, fixtures.big, load_cpu,
+                                                  spec.multipart_field))
                     remove_new_big_files(deployment.root, before, fixtures.big.stat().st_size)
                 return median_transfer(trials)
 
@@ -194,8 +206,8 @@ class SuiteRunner:
             if figures.big_upload is not None:
                 figures.big_upload_rss_mib = peak.mib
 
-            if phase == "all":
-                self._small_uploads(deployment, figures)
+        if spec.uploads and spec.small_uploads and phase == "all":
+            self._small_uploads(deployment, figures)
 
     def _small_uploads(self, deployment: Deployment, figures: ServerFigures) -> None:
         spec, plan, fixtures = deployment.spec, self._plan, self._fixtures

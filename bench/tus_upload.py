@@ -3,6 +3,8 @@ same file as one plain ``POST /upload/``, on one service in the same run.
 
     python -m bench.tus_upload                 # 1 GiB, 8 MiB chunks, 2 rounds
     python -m bench.tus_upload --size 256M --chunk 8M --rounds 3
+    python -m bench.tus_upload --url http://127.0.0.1:PORT --file F   # one tus upload of F to a running
+                                                                      # service (bench/run.py): prints seconds
 
 Both clients are ``http.client`` on one keep-alive connection, sending from a
 file on disk in 1 MiB blocks; the service runs with its defaults (``--fsync
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,8 +67,8 @@ def plain(port: int, path: Path, size: int) -> tuple[float, str]:
     return elapsed, re.search(rb'"sha256": "([0-9a-f]+)"', answer).group(1).decode()  # type: ignore[union-attr]
 
 
-def tus(port: int, path: Path, size: int, chunk: int) -> tuple[float, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, blocksize=BLOCK, timeout=600)
+def tus(port: int, path: Path, size: int, chunk: int, host: str = "127.0.0.1") -> tuple[float, str]:
+    conn = http.client.HTTPConnection(host, port, blocksize=BLOCK, timeout=600)
     started = time.perf_counter()
     conn.request("POST", "/files/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(size)})
     response = conn.getresponse()
@@ -95,7 +98,15 @@ def main() -> None:
     parser.add_argument("--size", type=size_arg, default=1 << 30)
     parser.add_argument("--chunk", type=size_arg, default=8 << 20)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--url", help="upload --file once to this running service instead")
+    parser.add_argument("--file", type=Path)
     args = parser.parse_args()
+    if args.url:
+        target = urllib.parse.urlsplit(args.url)
+        size = args.file.stat().st_size
+        seconds, _ = tus(target.port or 80, args.file, size, args.chunk, target.hostname or "127.0.0.1")
+        print(f"TUSSECONDS {seconds:.6f}")
+        return
     with tempfile.TemporaryDirectory(prefix="uds-tus-bench-") as tmp:
         source = Path(tmp) / "source.bin"
         digest = hashlib.sha256()

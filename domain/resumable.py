@@ -57,6 +57,7 @@ from domain.lifecycle import Uploaded
 from domain.model import StoredFile
 from domain.services import UNTHROTTLED_READ, CheckService, UploadRequest, UploadService
 from domain.terms import UploadTerms
+from ports.hashing import RunningHash
 from ports.ids import IdIssuer
 from ports.storage import PartialAppender, PartialBusy, PartialInfo, PartialNotFound, Resumable
 from ports.storage import StorageFull as BlobStorageFull
@@ -267,8 +268,10 @@ class ResumableService:
         limit = length if length is not None else self._max_size or None
         if limit is not None and append.declared_size is not None and info.offset + append.declared_size > limit:
             raise PastLength(limit) if length is not None else UploadTooLarge(limit)
-        running = self.hashes.resume(upload_id, info.offset)
-        check = hashlib.new(append.checksum.algorithm) if append.checksum else None
+        hashing = self._uploads.hashing
+        resumed = self.hashes.resume(upload_id, info.offset)
+        running = hashing.stream(resumed) if resumed is not None else None
+        check = hashing.stream(hashlib.new(append.checksum.algorithm)) if append.checksum else None
         received = 0
         slice_size = UNTHROTTLED_READ if throttle.unlimited else throttle.chunk_size
         events = self._uploads.events
@@ -281,9 +284,9 @@ class ResumableService:
                 if not throttle.unlimited:
                     await throttle.acquire(len(chunk))
                 if running is not None:
-                    running.update(chunk)
+                    await running.update(chunk)
                 if check is not None:
-                    check.update(chunk)
+                    await check.update(chunk)
                 await appender.write(chunk)
         except (ConnectionError, TimeoutError):
             if received and check is None:  # keep what arrived (see the module docstring)
@@ -291,12 +294,14 @@ class ResumableService:
             raise
         finally:
             events.upload_ended()
-        if check is not None and append.checksum is not None and check.digest() != append.checksum.digest:
+        if check is not None and append.checksum is not None and \
+                (await check.settle()).digest() != append.checksum.digest:
             raise ChecksumMismatch(append.checksum.algorithm)
         offset = info.offset + received
         if length is None or offset < length:
             return await self._save(upload_id, appender, length, running)
-        sha256 = running.hexdigest() if running is not None else await self._rehash(upload_id, appender, offset)
+        sha256 = ((await running.settle()).hexdigest() if running is not None
+                  else await self._rehash(upload_id, appender, offset))
         try:
             uploaded = await self._uploads.commit(appender, upload_id, request_of(info.metadata), offset, sha256)
         except BlobStorageFull:
@@ -307,27 +312,27 @@ class ResumableService:
         return uploaded
 
     async def _save(self, upload_id: str, appender: PartialAppender, length: int | None,
-                    running: hashlib._Hash | None) -> Progress:
+                    running: RunningHash | None) -> Progress:
         try:
             info = await appender.save(length, self._clock.wall() + self._ttl)
         except BlobStorageFull:
             raise StorageFull() from None
         if running is not None:
-            self.hashes.keep(upload_id, info.offset, running)
+            self.hashes.keep(upload_id, info.offset, await running.settle())
         return self._progress(upload_id, info)
 
     async def _rehash(self, upload_id: str, appender: PartialAppender, size: int) -> str:
         """The sha256 of the upload's ``size`` bytes, read back from the store."""
         log.info("upload %s: no running sha256 in this process, reading %d bytes back", upload_id, size)
-        digest = hashlib.sha256()
+        digest = self._uploads.hashing.stream(hashlib.sha256())
         offset = 0
         while offset < size:
             data = await appender.read_at(offset, min(REHASH_SLICE, size - offset))
             if not data:
                 raise OSError(f"upload {upload_id} holds {offset} bytes, fewer than the {size} recorded")
-            digest.update(data)
+            await digest.update(data)
             offset += len(data)
-        return digest.hexdigest()
+        return (await digest.settle()).hexdigest()
 
 
 class PartialJanitor:

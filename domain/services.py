@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from domain.errors import EmptyUpload, FileNotFound, QuotaExceeded, StorageFull, UploadTooLarge
+from domain.hashing import InlineHashing
 from domain.lifecycle import Lease, Lifecycle, Uploaded
 from domain.memo import IdentityMemo
 from domain.model import StoredFile, clean_content_type, clean_name, generated_name, stored_from_info
 from domain.terms import UploadTerms
+from ports.hashing import Hashing
 from ports.ids import IdIssuer
 from ports.ledger import Record
 from ports.metrics import ServiceEvents
@@ -52,13 +54,15 @@ class UploadService:
     body arrived and the record was added."""
 
     def __init__(self, storage: Storage, ids: IdIssuer, clock: Clock, max_size: int,
-                 lifecycle: Lifecycle) -> None:
-        """``max_size`` in bytes; 0 means unlimited."""
+                 lifecycle: Lifecycle, hashing: Hashing | None = None) -> None:
+        """``max_size`` in bytes; 0 means unlimited. ``hashing``: where the
+        sha256 of the bodies is computed (default: as they arrive, inline)."""
         self._storage = storage
         self._ids = ids
         self._clock = clock
         self._max_size = max_size
         self._lifecycle = lifecycle
+        self.hashing: Hashing = hashing or InlineHashing()
 
     @property
     def events(self) -> ServiceEvents:
@@ -95,7 +99,7 @@ class UploadService:
         events = self._lifecycle.events
         events.upload_started()
         try:
-            digest = hashlib.sha256()
+            digest = self.hashing.stream(hashlib.sha256())
             size = 0
             slice_size = UNTHROTTLED_READ if throttle.unlimited else throttle.chunk_size
             while chunk := await body.read(slice_size):
@@ -106,10 +110,11 @@ class UploadService:
                     raise QuotaExceeded(self._lifecycle.policy.max_storage)
                 if not throttle.unlimited:
                     await throttle.acquire(len(chunk))
-                digest.update(chunk)
+                await digest.update(chunk)
                 await writer.write(chunk)
             if size == 0:
                 raise EmptyUpload()
+            sha256 = (await digest.settle()).hexdigest()
         except BlobStorageFull:
             await writer.abort()
             raise StorageFull() from None
@@ -118,7 +123,7 @@ class UploadService:
             raise
         finally:
             events.upload_ended()
-        return await self.commit(writer, file_id, request, size, digest.hexdigest())
+        return await self.commit(writer, file_id, request, size, sha256)
 
     async def _forget(self, file_id: str) -> None:
         """Delete a committed blob whose ledger record could not be added."""

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
 from adapters.ledger.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from adapters.ledger.group_commit import GroupCommit
 from adapters.storage.threads import Offload
 from ports.ledger import LedgerUnavailable, Record, RecordExists, Reservation
 
@@ -72,6 +73,7 @@ class SqliteLedger:
         self._pid = -1
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._reads: Offload | None = None
+        self._adds: GroupCommit[Record] | None = None
         self._conn: sqlite3.Connection | None = None
 
     def prepare(self) -> None:
@@ -176,6 +178,7 @@ class SqliteLedger:
             # An inherited pool's thread does not exist in this process.
             self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="uds-ledger")
             self._reads = Offload(self._pool)
+            self._adds = GroupCommit(self._pool, self._add_batch)
             self._pid = pid
         assert self._pool is not None
         return self._pool
@@ -198,17 +201,27 @@ class SqliteLedger:
     # -- the port -------------------------------------------------------
 
     async def add(self, record: Record) -> None:
-        await self._run(self._add, record)
+        # Group commit: the adds that arrive while one is being committed go
+        # together as the next transaction, with one flush for all of them.
+        self._executor()
+        assert self._adds is not None
+        await self._outcome(self._adds.run(record))
 
-    def _add(self, record: Record) -> None:
-        try:
-            self._sync(self._db(), True).execute(f"INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
-                record.id, record.size, record.created, record.expires, record.max_downloads,
-                record.downloads, record.delete_token_hash, record.client))
-        except sqlite3.IntegrityError as exc:
-            if "UNIQUE" not in str(exc):
-                raise
-            raise RecordExists(record.id) from None
+    def _add_batch(self, records: list[Record]) -> list[BaseException | None]:
+        conn = self._db()
+        outcomes: list[BaseException | None] = []
+        with self._write(conn, durable=True):
+            for record in records:
+                try:
+                    conn.execute(f"INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
+                        record.id, record.size, record.created, record.expires, record.max_downloads,
+                        record.downloads, record.delete_token_hash, record.client))
+                    outcomes.append(None)
+                except sqlite3.IntegrityError as exc:  # this record only: the others of the transaction stand
+                    if "UNIQUE" not in str(exc):
+                        raise
+                    outcomes.append(RecordExists(record.id))
+        return outcomes
 
     async def get(self, file_id: str) -> Record | None:
         # The read of every check and download: the gets of one turn of the

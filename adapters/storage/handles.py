@@ -51,7 +51,9 @@ class BlobHome(Protocol):
 
 class FileBlobWriter:
     """Buffers small chunks and writes ``WRITE_BUFFER``-sized blocks from a
-    pool thread, so memory stays bounded and the loop never blocks on disk."""
+    pool thread, so memory stays bounded and the loop never blocks on disk.
+    One block is in the pool while the next one arrives (at most two blocks
+    held): on two cores receiving and writing overlap."""
 
     def __init__(self, store: BlobHome, blob_id: str, tmp_path: Path, file: ThreadedFd) -> None:
         self._store = store
@@ -84,7 +86,10 @@ class FileBlobWriter:
             self._pieces.append(self._staging)
         self._pending += len(chunk)
         if self._pending >= WRITE_BUFFER:
-            await self._file.run(self._write_block, self._take_block())
+            # One block is written while the next one arrives: wait for the
+            # previous block (its error surfaces here), then hand this one over.
+            await self._file.finish()
+            self._file.start(self._write_block, self._take_block())
 
     def _take_block(self) -> list[bytes | bytearray]:
         """The pieces received so far, handed over: none of them is changed
@@ -111,6 +116,10 @@ class FileBlobWriter:
         if not self._store.durable:
             self._publish()
 
+    def _finish_sync_publish(self, block: list[bytes | bytearray], metadata: Mapping[str, str]) -> None:
+        self._finish(block, metadata)
+        self._sync_and_publish()
+
     def _sync_and_publish(self) -> None:
         os.fsync(self._file.fd)
         self._publish()
@@ -136,15 +145,23 @@ class FileBlobWriter:
         """Write what is left and the metadata (one job in the write pool),
         then, with fsync, fsync the file, rename it into place and fsync the
         directory (one job in the wait pool); without, rename in the first.
+        With fsync and nothing written before (a small upload), all of it is
+        one job in the wait pool.
         Cancelled or failed at any point, it leaves nothing visible (see
         ``_publish``)."""
         if self._done:
             raise ValueError("writer is closed")
         block = self._take_block()
         try:
-            await self._file.run(self._finish, block, metadata)
-            if self._store.durable:
-                await self._file.run(self._sync_and_publish, executor=self._store.wait_pool)
+            await self._file.finish()
+            if self._store.durable and not self._file.opened:
+                # Nothing written yet (a small upload): one job does it all,
+                # in the wait pool, instead of one job in each pool.
+                await self._file.run(self._finish_sync_publish, block, metadata, executor=self._store.wait_pool)
+            else:
+                await self._file.run(self._finish, block, metadata)
+                if self._store.durable:
+                    await self._file.run(self._sync_and_publish, executor=self._store.wait_pool)
             if self._aborted:  # by another task, after the rename: _discard removes the blob
                 raise WriterAborted(self._blob_id)
         except BaseException:

@@ -94,6 +94,7 @@ class FilePartialAppender(FileBlobWriter):
     async def read_at(self, offset: int, size: int) -> bytes:
         if self._done:
             raise ValueError("appender is closed")
+        await self._file.finish()  # the block being written, if any (see FileBlobWriter.write)
         if self._pending:
             await self._file.run(self._write_block, self._take_block())
         size = max(0, min(size, self._written - offset))
@@ -106,6 +107,7 @@ class FilePartialAppender(FileBlobWriter):
             raise ValueError("appender is closed")
         block = self._take_block()
         try:
+            await self._file.finish()
             if block:
                 await self._file.run(self._write_block, block)
             pool = self._store.wait_pool if self._store.durable else None  # fsync waits outside the GIL

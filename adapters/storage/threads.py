@@ -110,7 +110,14 @@ class ThreadedFd:
         self._opener = opener
         self._executor = executor
         self._pending: concurrent.futures.Future[Any] | None = None
+        self._started: concurrent.futures.Future[Any] | None = None  # the job of ``start`` not yet finished
         self._closed = False
+
+    @property
+    def opened(self) -> bool:
+        """Whether the descriptor exists (a call has used it): read on the
+        loop once no call is running."""
+        return self._fd is not None
 
     @property
     def fd(self) -> int:
@@ -127,6 +134,23 @@ class ThreadedFd:
         future = (executor or self._executor).submit(fn, *args)
         self._pending = future
         return await asyncio.wrap_future(future)
+
+    def start(self, fn: Callable[..., Any], *args: Any) -> None:
+        """``fn(*args)`` in the fd's pool, not awaited: ``finish`` waits for it
+        (and raises what it raised). One such job at a time: ``finish`` the
+        previous one first."""
+        if self._closed:
+            raise ValueError("file is closed")
+        self._started = self._pending = self._executor.submit(fn, *args)
+
+    async def finish(self) -> None:
+        """Wait for the job of ``start``, if any, and raise its exception. A
+        job already done costs no wake-up of the loop."""
+        job, self._started = self._started, None
+        if job is not None:
+            if not job.done():
+                await asyncio.wrap_future(job)
+            job.result()
 
     async def idle(self) -> None:
         """Wait until the last call submitted has ended (that of a cancelled

@@ -16,6 +16,12 @@ from adapters.storage.filesystem import MAGIC, TRAILER, FileSystemStore, Storage
 from ports.storage import BlobNotFound, StorageFull
 
 
+async def written(store: FileSystemStore) -> None:
+    """Until the blocks handed to the store's write pool are written (one
+    thread: a job submitted now runs after them)."""
+    await asyncio.wrap_future(store._writes.submit(lambda: None))
+
+
 def test_layout_is_sharded_and_single_file(tmp_path: Path) -> None:
     store = FileSystemStore(tmp_path)
     store.prepare()
@@ -26,7 +32,8 @@ def test_layout_is_sharded_and_single_file(tmp_path: Path) -> None:
         writer = await store.open_writer("abcdef", None)
         await writer.write(data[:10])
         assert list((tmp_path / "tmp").iterdir()) == []  # nothing on disk yet: created by the first block
-        await writer.write(data[10:])
+        await writer.write(data[10:])  # hands the block to the write pool, without waiting for it
+        await written(store)
         assert len(list((tmp_path / "tmp").iterdir())) == 1
         await writer.commit({"name": "n"})
 
@@ -53,7 +60,8 @@ def test_the_uploads_of_one_dead_process_are_removed(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         writer = await store.open_writer("mine", None)
-        await writer.write(b"m" * (1 << 20))  # the temporary file exists now
+        await writer.write(b"m" * (1 << 20))  # handed to the write pool: the temporary file exists once written
+        await written(store)
         assert [p.name for p in (tmp_path / "tmp").glob("mine.*")] == [f"mine.{os.getpid()}.part"]
         await writer.abort()
 
@@ -174,8 +182,11 @@ def test_abort_while_a_write_is_in_flight_closes_after_it(tmp_path: Path, monkey
 
     async def scenario() -> None:
         writer = await store.open_writer("race", None)
-        task = asyncio.ensure_future(writer.write(b"x" * (4 << 20)))
+        await writer.write(b"x" * (4 << 20))  # handed to the pool: returns while the block is written
+        task = asyncio.ensure_future(writer.write(b"y" * (4 << 20)))  # waits for the block before it
         assert await asyncio.get_running_loop().run_in_executor(None, writing.wait, 10)
+        await asyncio.sleep(0)
+        assert not task.done()
         task.cancel()
         await writer.abort()
         with pytest.raises(asyncio.CancelledError):
@@ -482,3 +493,64 @@ def test_overlapping_health_probes_do_not_remove_each_others_file(tmp_path: Path
     monkeypatch.setattr(os, "close", real_close)
     assert inner == [None] and outer is None
     assert list((tmp_path / "s" / "tmp").iterdir()) == []
+
+
+def test_an_error_of_a_block_written_meanwhile_surfaces_at_the_next_call(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A block is written while the next one arrives: its failure (a full
+    disk) comes out of the next ``write``, or of ``commit``, and nothing of
+    the upload stays."""
+    def full(fd: int, buffers: list[bytes]) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "writev", full)
+    store = FileSystemStore(tmp_path, fsync=False)
+    store.prepare()
+
+    async def scenario(then: str) -> None:
+        writer = await store.open_writer(f"full{then}", None)
+        await writer.write(b"x" * (1 << 20))  # handed to the pool: no error yet
+        with pytest.raises(StorageFull):
+            if then == "write":
+                await writer.write(b"y" * (1 << 20))
+            else:
+                await writer.commit({})
+        await writer.abort()
+        await written(store)  # the temporary file is removed in the pool, after the descriptor is closed
+
+    for then in ("write", "commit"):
+        asyncio.run(scenario(then))
+    assert list((tmp_path / "tmp").iterdir()) == [] and list((tmp_path / "objects").rglob("full*")) == []
+
+
+class CountingPool(ThreadPoolExecutor):
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self.jobs = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.jobs += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_small_durable_upload_is_written_synced_and_published_in_one_job(tmp_path: Path) -> None:
+    """Every thread round trip costs the loop a wake-up: a body that fits in
+    one block takes one job of the wait pool (write, fsync, rename, fsync of
+    the directory), and the write pool only closes the file."""
+    writes, waits = CountingPool(1), CountingPool(4)
+    store = FileSystemStore(tmp_path, writes=writes, waits=waits)
+    store.prepare()
+
+    async def scenario() -> None:
+        writer = await store.open_writer("small1", 5)
+        await writer.write(b"small")
+        await writer.commit({"name": "n"})
+        await written(store)
+
+    try:
+        asyncio.run(scenario())
+        assert (writes.jobs, waits.jobs) == (2, 1)  # the close, and ``written``'s own; the whole commit
+    finally:
+        writes.shutdown()
+        waits.shutdown()
+    assert (tmp_path / "objects" / "sm" / "small1").read_bytes().startswith(b"small")

@@ -103,3 +103,55 @@ def test_file_bytes_wait_for_what_the_transport_still_holds(tmp_path: Path, monk
         assert sum(counted) == len(data) and all(n > 0 for n in counted)
 
     asyncio.run(scenario())
+
+
+def test_a_file_the_socket_takes_at_once_costs_one_sendfile_and_nothing_else(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No duplicate descriptor (made only to wait for the socket) and no
+    reading of the send queue (only compared across a wait) when the first
+    ``os.sendfile`` takes the whole body."""
+    data = os.urandom(64 << 10)
+    (tmp_path / "blob").write_bytes(data)
+    calls: list[str] = []
+    real_dup, real_sendfile = os.dup, os.sendfile
+
+    def dup(fd: int) -> int:
+        calls.append("dup")
+        return real_dup(fd)
+
+    def sendfile(out: int, fd: int, offset: int, count: int) -> int:
+        calls.append("sendfile")
+        return real_sendfile(out, fd, offset, count)
+
+    def queued(fd: int) -> int:
+        calls.append("queued")
+        return 0
+
+    monkeypatch.setattr(os, "dup", dup)
+    monkeypatch.setattr(os, "sendfile", sendfile)
+    monkeypatch.setattr("adapters.http.sender.kernel_queued", queued)
+
+    async def scenario() -> bytes:
+        loop = asyncio.get_running_loop()
+        config = TransportConfig(header_timeout=60, keepalive_timeout=60, body_timeout=10)
+        connection = HttpConnection(HttpServer(lambda: no_handler, config), no_handler)
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            peer = socket.create_connection(listener.getsockname())
+            ours, _ = listener.accept()
+        with peer:
+            peer.settimeout(20)
+            await loop.connect_accepted_socket(lambda: connection, ours)
+            reader = FileReader(tmp_path / "blob")
+            try:
+                await connection.send_file(reader, 0, len(data), lambda n: None)
+            finally:
+                reader.close()
+            got = await asyncio.to_thread(read_exactly, peer, len(data))
+            connection.cancel()
+            connection.abort()
+            assert connection.task is not None
+            await asyncio.gather(connection.task, return_exceptions=True)
+        return got
+
+    assert asyncio.run(scenario()) == data
+    assert calls == ["sendfile"]
