@@ -6,7 +6,7 @@ pattern; ``BARE``: the prefix a bare route also serves) and, for each, its
 methods' ``Operation``s. A new route needs an entry here (the tests fail
 without one), e.g.::
 
-    "metrics": {PATTERN: {"GET": Operation("Prometheus metrics", {200: Answer("the metrics", TEXT)})}},
+    "version": {PATTERN: {"GET": Operation("The service's version", {200: Answer("the version", TEXT)})}},
 
 Schemas name the JSON keys the answers have (``adapters/http/answers.py``,
 ``routes.py``, ``tus.py``, ``errors.py``); objects allow no other key, so a
@@ -77,10 +77,11 @@ SHA256: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 WHEN: Schema = {"type": ["string", "null"], "format": "date-time"}
 BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 TEXT = {"text/plain": {"schema": STRING}}
+HTML = {"text/html": {"schema": STRING}}
 
-STORED = {  # the keys of a stored file in every upload answer (tus's finished upload has the first eight)
+STORED = {  # the keys of a stored file in every upload answer (tus's finished upload has these nine)
     "status": {"type": "integer"}, "fileisuploaded": STRING, "linkforcheck": URL, "linkfordownload": URL,
-    "linkfordownloadnamed": URL, "id": STRING, "size": COUNT, "sha256": SHA256,
+    "linkfordownloadnamed": URL, "linkforshare": URL, "id": STRING, "size": COUNT, "sha256": SHA256,
 }
 UPLOADED = {**STORED, "linkfordelete": URL, "deletetoken": STRING, "expires": WHEN,
             "downloads_left": {"type": ["integer", "null"], "minimum": 0}}
@@ -117,7 +118,7 @@ COMMON_ERRORS: dict[int, Answer] = {
 
 PARAMETERS = {
     "id": "the file's id (from the upload answer)",
-    "name": "the file's name",
+    "name": "the file's name (under /web/: a file of the page)",
     "token": "the delete token of the upload answer",
 }
 
@@ -132,7 +133,9 @@ RAW_BODY: dict[str, Any] = {"required": True, "content": BINARY}
 FORM_OR_RAW_BODY = {"required": True, "content": {
     **RAW_BODY["content"],
     "multipart/form-data": {"schema": {"type": "object", "properties": {
-        "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
+        "file": {"type": "string", "format": "binary"},
+        **{term: {"type": "string", "description": f"as the {term.title()} header (a non-empty field wins)"}
+           for term in ("expires-in", "max-days", "max-downloads")}}, "required": ["file"]}},
 }}
 # What an upload answer leads to (schemathesis's stateful phase follows these).
 FILE_ID = "$response.body#/id"
@@ -149,8 +152,8 @@ UPLOAD_LINKS = {
 UPLOAD = Operation(
     "Upload a file (the raw body, or every file of a multipart/form-data form with POST)",
     {
-        201: Answer("stored: its links; text/plain (the links, one a line) when Accept prefers it",
-                    {**json_of(ref("Upload")), **TEXT},
+        201: Answer("stored: its links; text/plain (the links, one a line) or text/html (a page with them, for"
+                    " a browser's form) when Accept prefers it", {**json_of(ref("Upload")), **TEXT, **HTML},
                     {"Location": response_header("the download link"),
                      "X-Url-Delete": response_header("the delete link")}, UPLOAD_LINKS),
         400: error("an empty upload, a bad Expires-In, Max-Days or Max-Downloads, Content-Range, a malformed form"),
@@ -197,6 +200,10 @@ TUS_ERRORS = {
     412: error("Tus-Resumable: 1.0.0 is missing", **{"Tus-Version": response_header("1.0.0")}),
 }
 TUS_STATE = {"Upload-Offset": response_header("bytes received"),
+             "Upload-Check-Link": response_header("once finished: the file's check link"),
+             "Upload-Download-Link": response_header("once finished: its download link"),
+             "Upload-Share-Link": response_header("once finished: its share page"),
+             "Upload-Delete-Link": response_header("to the request that finished it only: its delete link"),
              "Upload-Expires": response_header("when an unfinished upload is removed")}
 TUS_OPTIONS = Operation("tus capabilities", {204: Answer(
     "the tus versions, extensions, checksums and maximum size", None, {
@@ -270,4 +277,19 @@ DESCRIPTIONS: dict[str, dict[str, dict[str, Operation]]] = {
         },
     },
     "openapi": {PATTERN: {"GET": Operation("This document", {200: Answer("OpenAPI 3.1", json_of(ref("OpenApi")))})}},
+    "metrics": {PATTERN: {"GET": Operation("The service's metrics, whichever worker answers", {
+        200: Answer("Prometheus text format 0.0.4", TEXT),
+        404: error("--metrics-listen serves them on another address")})}},
+    "home": {PATTERN: {"GET": Operation("The upload page (a browser), or a plain-text usage (curl)", {
+        200: Answer("by Accept: text/html when preferred, else text/plain", {**HTML, **TEXT}),
+        304: Answer("If-None-Match matched the page's ETag")},
+        (header("Accept", "text/html for the page"), header("If-None-Match", "the page's ETag")))}},
+    "share": {PATTERN: {"GET": Operation("A page about the file for whoever received the link (never a download)", {
+        200: Answer("name, size, sha256, expiry, downloads left, a download button", HTML),
+        404: Answer("no such file (unknown, expired, used up or deleted): a page saying so", HTML)})}},
+    "static": {PATTERN: {"GET": Operation("The upload page's files (web/)", {
+        200: Answer("the file", {"text/css": {"schema": STRING}, "text/javascript": {"schema": STRING},
+                                 **HTML}, {"ETag": response_header("the file's ETag")}),
+        304: Answer("If-None-Match matched"),
+        404: error("no such file")}, (header("If-None-Match", "an ETag"),))}},
 }

@@ -6,7 +6,8 @@ Layout under ``<prefix>/ledger/`` (formats in ``record_json.py``)::
     records/<id>            one small JSON object per record, with the live
                             download reservations (leases) of that file
     expiry/<expires>/<id>   an empty entry per expiring record: the expiry index
-    total/<n>               one of ``SHARDS`` counters whose sum is the total size
+    total/<n>               one of ``SHARDS`` counters whose sums are the total
+                            size and the number of files
 
 Atomicity: every read-modify-write of an object is a compare-and-swap
 (``adapters/s3/cas.py``: ``If-Match: <etag>``, retried with jittered backoff
@@ -133,9 +134,11 @@ class ObjectLedger:
         raw, _ = await cas.read(self._api, self._records + file_id)
         return decode(raw)
 
-    async def _bump_total(self, delta: int) -> None:
+    async def _bump_total(self, delta: int, files: int) -> None:
+        """Adds ``delta`` bytes and ``files`` files to one shard of the totals."""
         def step(raw: bytes | None) -> tuple[bytes | None, None]:
-            return encode_total(decode_total(raw) + delta), None
+            size, count = decode_total(raw)
+            return encode_total((size + delta, count + files)), None
         await self._guard(cas.update(self._api, f"{self._total}{random.randrange(SHARDS)}", step, turns=self._turns))
 
     async def _index(self, expires: float | None, file_id: str) -> None:
@@ -145,7 +148,7 @@ class ObjectLedger:
     # -- the port -------------------------------------------------------
 
     async def add(self, record: Record) -> None:
-        await self._bump_total(record.size)
+        await self._bump_total(record.size, 1)
         try:
             await self._index(record.expires, record.id)
             await self._guard(self._api.put_object(self._records + record.id, encode(record, {}), if_none_match=True))
@@ -156,7 +159,7 @@ class ObjectLedger:
             if record.expires is not None and (existing is None or existing.expires is None or expiry_name(
                     existing.expires, record.id) != expiry_name(record.expires, record.id)):
                 await self._guard(self._api.delete_object(self._expiry + expiry_name(record.expires, record.id)))
-            await self._bump_total(-record.size)
+            await self._bump_total(-record.size, -1)
             raise RecordExists(record.id) from None
 
     async def get(self, file_id: str) -> Record | None:
@@ -264,7 +267,7 @@ class ObjectLedger:
         record = await self._guard(cas.update(self._api, key, bury, turns=self._turns))
         if record is None:
             return False
-        await self._bump_total(-record.size)
+        await self._bump_total(-record.size, -1)
         if record.expires is not None:
             await self._guard(self._api.delete_object(self._expiry + expiry_name(record.expires, file_id)))
         await self._guard(self._api.delete_object(key))
@@ -305,11 +308,18 @@ class ObjectLedger:
         return False
 
     async def total_bytes(self) -> int:
+        return (await self._totals())[0]
+
+    async def total_files(self) -> int:
+        return (await self._totals())[1]
+
+    async def _totals(self) -> tuple[int, int]:
         raws = await asyncio.gather(*(self._guard(cas.read(self._api, f"{self._total}{n}")) for n in range(SHARDS)))
         try:
-            return sum(decode_total(raw) for raw, _ in raws)
+            shards = [decode_total(raw) for raw, _ in raws]
         except CorruptRecord as exc:
             raise LedgerUnavailable(f"ledger: {exc}") from exc
+        return sum(size for size, _ in shards), sum(count for _, count in shards)
 
     async def probe(self) -> None:
         """Check, at start-up, that the server honours conditional writes (see

@@ -71,17 +71,21 @@ def parse_expiry_name(name: str) -> tuple[float, str]:
         raise CorruptRecord(f"bad expiry index entry {name!r}") from None
 
 
-def encode_total(total: int) -> bytes:
-    return json.dumps({"v": VERSION, "bytes": total}).encode()
+def encode_total(total: tuple[int, int]) -> bytes:
+    """A counter shard: ``(bytes, files)``."""
+    return json.dumps({"v": VERSION, "bytes": total[0], "files": total[1]}).encode()
 
 
-def decode_total(raw: bytes | None) -> int:
+def decode_total(raw: bytes | None) -> tuple[int, int]:
+    """A counter shard's ``(bytes, files)``; a shard written before files
+    were counted has no ``files`` (read as 0)."""
     if raw is None:
-        return 0
+        return 0, 0
     try:
         data = json.loads(raw)
-        if data.get("v") != VERSION or not isinstance(data["bytes"], int):
+        files = data.get("files", 0)
+        if data.get("v") != VERSION or not isinstance(data["bytes"], int) or not isinstance(files, int):
             raise ValueError("fields")
-        return int(data["bytes"])
+        return int(data["bytes"]), int(files)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CorruptRecord(f"bad total counter: {exc}") from None

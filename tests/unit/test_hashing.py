@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from adapters.hashing import BLOCK, ThreadedHashing
 from adapters.throttle import UNLIMITED
-from domain.lifecycle import Lifecycle
+from domain.lifecycle import Lifecycle, Uploaded
 from domain.model import StoredFile
 from domain.resumable import Append, ResumableService
 from domain.services import CheckService, UploadRequest, UploadService
@@ -164,8 +164,8 @@ def test_a_resumable_upload_answers_hashlibs_sha256_across_cut_appends_and_a_res
             fresh = service()  # a restart: the running hash is gone, the last append re-reads the file
             fresh._ids = tus._ids
             done = await fresh.append(progress.id, Append(30_000), Pieces(cut(data[30_000:], [3333])), UNLIMITED)
-            assert isinstance(done, StoredFile)
-            return done
+            assert isinstance(done, Uploaded)  # the append that finished it
+            return done.file
 
         stored = asyncio.run(scenario())
     assert stored.sha256 == hashlib.sha256(data).hexdigest()

@@ -56,8 +56,8 @@ def test_rest_of_path_parameters_are_marked() -> None:
 
 
 def test_a_route_without_a_description_is_refused() -> None:
-    router = Router([*ROUTES.routes, Route("metrics", ("GET",), "/metrics")])
-    with pytest.raises(UndescribedRoute, match="'metrics'"):
+    router = Router([*ROUTES.routes, Route("version", ("GET",), "/version")])
+    with pytest.raises(UndescribedRoute, match="'version'"):
         describe(router, VERSION)
 
 
@@ -77,10 +77,10 @@ def test_described_methods_must_be_the_routes(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_adding_a_description_is_a_few_lines(monkeypatch: pytest.MonkeyPatch) -> None:
-    router = Router([*ROUTES.routes, Route("metrics", ("GET",), "/metrics")])
-    monkeypatch.setitem(openapi_descriptions.DESCRIPTIONS, "metrics", {PATTERN: {"GET": Operation(
-        "Prometheus metrics", {200: Answer("the metrics", openapi_descriptions.TEXT)})}})
-    assert "get" in describe(router, VERSION)["paths"]["/metrics"]
+    router = Router([*ROUTES.routes, Route("version", ("GET",), "/version")])
+    monkeypatch.setitem(openapi_descriptions.DESCRIPTIONS, "version", {PATTERN: {"GET": Operation(
+        "The service's version", {200: Answer("the version", openapi_descriptions.TEXT)})}})
+    assert "get" in describe(router, VERSION)["paths"]["/version"]
 
 
 def test_the_public_url_is_the_server() -> None:
