@@ -12,7 +12,7 @@ ENV PYTHONUNBUFFERED=1 \
     UDS_STORAGE=/data
 
 WORKDIR /app
-COPY main.py config.py bootstrap.py storage_setup.py ./
+COPY main.py config.py config_values.py bootstrap.py storage_setup.py ./
 COPY domain/ domain/
 COPY ports/ ports/
 COPY adapters/ adapters/

@@ -243,7 +243,7 @@ DESCRIPTIONS: dict[str, dict[str, dict[str, Operation]]] = {
         200: Answer("it could", json_of(ref("Health"))),
         503: error("it could not: the reason", **{"Retry-After": response_header("seconds")}),
     })}},
-    "upload_at_root": {PATTERN: {"PUT": PUT_NAMED}},
+    "upload_at_root": {BARE: {"PUT": PUT}, PATTERN: {"PUT": PUT_NAMED}},
     "tus": {
         BARE: {
             "OPTIONS": TUS_OPTIONS,

@@ -58,7 +58,8 @@ ROUTES = Router([
     Route("health", READ_METHODS, "/healthz"),
     Route("metrics", READ_METHODS, "/metrics"),  # unless --metrics-listen serves it elsewhere
     # transfer.sh's habit: `curl --upload-file f http://host/f`.
-    Route("upload_at_root", ("PUT",), "/{name}", fallback=True),
+    # Bare: `PUT /` (no name) uploads too, and the OpenAPI document says so.
+    Route("upload_at_root", ("PUT",), "/{name}", bare=True, fallback=True),
     Route("tus", TUS_METHODS, "/files/{id}", bare=True),
     # -- pages for people (issue 16: adapters/http/site.py) --
     # A fallback, so that `PUT /` stays the transfer.sh upload above.

@@ -17,7 +17,10 @@ Several routes may share a path with different methods: a path that some
 route has, but not with the request's method, is a 405 listing the methods
 of all of them. A ``fallback`` route is tried only after every other route,
 only with its own methods (a path no other route has stays a 404 whatever
-the method, never a 405), and never on a path the service owns: one whose
+the method, never a 405, unless a fallback without parameters has that
+exact path, as ``/`` is the home page's: then its methods and those of the
+other fallbacks matching it are the ``Allow`` of a 405), and never on a path
+the service owns: one whose
 first segment is the first literal segment of another route (``/check``,
 ``/download/x``), so a catch-all ``/{name}`` cannot shadow them.
 """
@@ -122,11 +125,18 @@ class Router:
         ``MethodNotAllowed``. Linear in the number of routes (a handful)
         times the path's length."""
         allowed: list[str] = []
+        by_fallbacks: list[str] = []
+        exact = False  # a fallback without parameters matched: the path is the service's own
         for route, values in self._candidates(path):
             if method in route.methods:
                 return Match(route, values)
-            if not route.fallback:
+            if route.fallback:
+                by_fallbacks.extend(m for m in route.methods if m not in by_fallbacks)
+                exact = exact or not route.parameters
+            else:
                 allowed.extend(m for m in route.methods if m not in allowed)
+        if exact:
+            allowed.extend(m for m in by_fallbacks if m not in allowed)
         if allowed:
             raise MethodNotAllowed(tuple(allowed))
         raise NoRoute(path)

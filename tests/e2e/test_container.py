@@ -29,7 +29,8 @@ from tests.e2e.podman import Container, Podman, find_container_smoke, quiet
 # inside the first test's set-up; the tests themselves take seconds.
 pytestmark = [pytest.mark.container, pytest.mark.timeout(300)]
 
-RUNTIME_CODE = {"main.py", "config.py", "bootstrap.py", "storage_setup.py", "domain", "ports", "adapters", "web"}
+RUNTIME_CODE = {"main.py", "config.py", "config_values.py", "bootstrap.py", "storage_setup.py", "domain", "ports",
+                "adapters", "web"}
 
 
 @pytest.fixture(scope="module")

@@ -75,6 +75,21 @@ def test_a_fallback_matches_only_its_own_methods_and_never_makes_a_405() -> None
         router.methods("/files")
 
 
+def test_a_fallback_with_an_exact_path_makes_a_405_there_only() -> None:
+    """``/`` is the home page (GET, HEAD) and a transfer.sh upload (PUT):
+    another method there is a 405 naming all three (schemathesis' ST204);
+    ``/x`` stays a 404 for it."""
+    assert ROUTES.match("PUT", "/").route.name == "upload_at_root"
+    assert ROUTES.match("GET", "/").route.name == "home"
+    with pytest.raises(MethodNotAllowed) as caught:
+        ROUTES.match("TRACE", "/")
+    assert set(caught.value.allowed) == {"GET", "HEAD", "PUT"}
+    with pytest.raises(NoRoute):
+        ROUTES.match("TRACE", "/x")
+    with pytest.raises(NoRoute):
+        ROUTES.match("GET", "/x")
+
+
 def test_routes_sharing_a_path_split_the_methods_between_them() -> None:
     router = Router([
         Route("read", ("GET", "HEAD"), "/d/{id}"),
