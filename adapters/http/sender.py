@@ -192,14 +192,18 @@ class Sender:
         sock_fd = sock.fileno()
         # The duplicate to watch and the send queue to compare with are only
         # needed for a wait: a body the socket buffer takes at once (a 1 MiB
-        # file on a fast link) costs one sendfile and no other syscall.
+        # file on a fast link) costs one sendfile and no other syscall. The
+        # socket's own descriptor is used only before the first wait: during
+        # a wait the transport may close it (the peer went away), and its
+        # number may then be another connection's; after a wait every call
+        # goes to the duplicate, which stays this connection's.
         out = -1
         try:
             last_progress = loop.time()
             queued = -1  # the kernel's send queue since the last progress; read before a wait
             while count > 0:
                 try:
-                    n = os.sendfile(sock_fd, fd, offset, count)
+                    n = os.sendfile(sock_fd if out < 0 else out, fd, offset, count)
                 except BlockingIOError:
                     n = -1
                 if n == 0:

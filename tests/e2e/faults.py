@@ -23,6 +23,18 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def open_sockets(pid: int) -> int:
+    """How many of process ``pid``'s descriptors are sockets (not the files,
+    pipes and database handles that worker threads open as they are used)."""
+    count = 0
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:")
+        except FileNotFoundError:  # closed meanwhile
+            pass
+    return count
+
+
 def rss_bytes(pid: int) -> int:
     """Resident memory of process ``pid`` (VmRSS) in bytes."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

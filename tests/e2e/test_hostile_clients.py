@@ -24,7 +24,7 @@ from adapters.ids import RandomIds
 from adapters.storage.filesystem import MAGIC, TRAILER
 from domain.model import StoredFile
 from tests.e2e.conftest import Service, ServiceFactory
-from tests.e2e.faults import add_record, blob_files, open_fds, rss_bytes, tmp_files, wait_until
+from tests.e2e.faults import add_record, blob_files, open_fds, open_sockets, rss_bytes, tmp_files, wait_until
 from tests.e2e.wire import one_exchange
 
 pytestmark = pytest.mark.e2e
@@ -157,20 +157,22 @@ def many_descriptors() -> Iterator[None]:
 def test_a_thousand_idle_connections_do_not_stop_a_real_request(
         many_descriptors: None, make_service: ServiceFactory) -> None:
     service = make_service("--max-connections", "1100", "--header-timeout", "60")
-    baseline = open_fds(service.proc.pid)
+    # Sockets only: the upload below may open a database handle in a thread
+    # the service had not used yet, which is no leak.
+    baseline = open_sockets(service.proc.pid)
     idle = []
     try:
         for n in range(1000):
             idle.append(connect(service))
             if n % 100 == 0:  # a few have started a request head and stalled
                 idle[-1].sendall(b"GET /healthz HTTP/1.1\r\nHo")
-        wait_until(lambda: open_fds(service.proc.pid) >= baseline + 1000, 20, "the server accepts all 1,000")
+        wait_until(lambda: open_sockets(service.proc.pid) >= baseline + 1000, 20, "the server accepts all 1,000")
         assert requests.get(service.url + "/healthz", timeout=10).status_code == 200
         assert requests.get(str(service.upload(b"busy day")["linkfordownload"]), timeout=10).content == b"busy day"
     finally:
         for sock in idle:
             sock.close()
-    wait_until(lambda: open_fds(service.proc.pid) == baseline, 20, "all 1,000 are closed on the server too")
+    wait_until(lambda: open_sockets(service.proc.pid) == baseline, 20, "all 1,000 are closed on the server too")
     healthy(service)
 
 

@@ -155,3 +155,54 @@ def test_a_file_the_socket_takes_at_once_costs_one_sendfile_and_nothing_else(
 
     assert asyncio.run(scenario()) == data
     assert calls == ["sendfile"]
+
+
+def test_after_a_wait_file_bytes_go_to_the_duplicate_never_to_the_sockets_number(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """During a wait the transport may close its socket (the peer reset),
+    and the freed number may be another connection's by the next call: only
+    the first ``os.sendfile`` (before any wait) may use the socket's own
+    descriptor; every later one goes to the duplicate made for the wait.
+    (Calls on the closed number failed with EBADF, a traceback in the log, in
+    tests/e2e/test_hostile_clients.py.)"""
+    data = os.urandom(8 << 20)  # more than the socket buffers take: waits are needed
+    (tmp_path / "blob").write_bytes(data)
+    targets: list[int] = []
+    real_sendfile = os.sendfile
+
+    def sendfile(out: int, fd: int, offset: int, count: int) -> int:
+        targets.append(out)
+        return real_sendfile(out, fd, offset, count)
+
+    monkeypatch.setattr(os, "sendfile", sendfile)
+
+    async def scenario() -> tuple[bytes, int]:
+        loop = asyncio.get_running_loop()
+        config = TransportConfig(header_timeout=60, keepalive_timeout=60, body_timeout=10)
+        connection = HttpConnection(HttpServer(lambda: no_handler, config), no_handler)
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            peer = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            peer.connect(listener.getsockname())
+            ours, _ = listener.accept()
+        own = ours.fileno()
+        with peer:
+            peer.settimeout(20)
+            await loop.connect_accepted_socket(lambda: connection, ours)
+            received = asyncio.ensure_future(asyncio.to_thread(read_exactly, peer, len(data)))
+            reader = FileReader(tmp_path / "blob")
+            try:
+                await connection.send_file(reader, 0, len(data), lambda n: None)
+            finally:
+                reader.close()
+            got = await received
+            connection.cancel()
+            connection.abort()
+            assert connection.task is not None
+            await asyncio.gather(connection.task, return_exceptions=True)
+        return got, own
+
+    got, own = asyncio.run(scenario())
+    assert got == data
+    assert len(targets) > 1, "the body went in one call: no wait happened"
+    assert targets[0] == own and own not in targets[1:], targets
