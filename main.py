@@ -26,6 +26,7 @@ from adapters.clock import AsyncioClock
 from adapters.hashing import ThreadedHashing
 from adapters.http.access_log import JsonLogFormatter, LogFormatter
 from adapters.ids import RandomIds
+from adapters.malloc import keep_big_buffers_off_the_heap
 from adapters.metrics.registry import Metrics, WorkerMetrics
 from adapters.prefork import run_workers
 from bootstrap import build_app, build_janitor, build_metrics, build_operations_server, build_partial_janitor
@@ -109,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # UTC timestamps, as in the access log; JSON with --log-format json, as the access log then is
     handler.setFormatter(JsonLogFormatter() if config.log_format == "json" else LogFormatter())
     logging.basicConfig(level=config.log_level, handlers=[handler])
+    # Before any thread or fork: S3 parts and other big buffers are given back
+    # to the system when freed (see adapters/malloc.py).
+    keep_big_buffers_off_the_heap()
     try:
         store, ledger, on_exit = open_storage(config)
     except StartupError as exc:

@@ -167,8 +167,8 @@ class S3Client:
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     async def _call(self, method: str, key: str, params: Sequence[tuple[str, str]] = (),
-                    headers: Mapping[str, str] | None = None, body: bytes = b"", *, ok: Sequence[int] = (200,),
-                    limit: int = 1 << 20) -> Reply:
+                    headers: Mapping[str, str] | None = None, body: bytes | bytearray = b"", *,
+                    ok: Sequence[int] = (200,), limit: int = 1 << 20) -> Reply:
         try:
             reply = await self._run(self.endpoint.request, method, key, params, headers, body, limit=limit)
         except TooLarge as exc:
@@ -193,7 +193,7 @@ class S3Client:
         await self._call("PUT", "")
 
     # -- objects --------------------------------------------------------------------
-    async def put_object(self, key: str, body: bytes, *, metadata: Mapping[str, str] | None = None,
+    async def put_object(self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str] | None = None,
                          if_match: str | None = None, if_none_match: bool = False) -> str:
         """Write a whole object; return its ETag. ``if_none_match``: only if
         the key is absent; ``if_match``: only if its ETag is this one;
@@ -248,7 +248,7 @@ class S3Client:
             raise S3Error(reply.status, "NoUploadId", f"CreateMultipartUpload {key}")
         return upload_id
 
-    async def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+    async def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray) -> str:
         """Send part ``number`` (1..10000); return its ETag. Every part but the
         last must be 5 MiB at least (checked by the server at completion)."""
         reply = await self._call("PUT", key, [("partNumber", str(number)), ("uploadId", upload_id)], body=body)

@@ -183,7 +183,7 @@ class Endpoint:
         return self._base + key if key else self._base.rstrip("/") or "/"
 
     def _send(self, method: str, key: str, params: Sequence[tuple[str, str]], headers: Mapping[str, str],
-              body: bytes) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+              body: bytes | bytearray) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         path = self.path_of(key)
         sha256 = hashlib.sha256(body)
         digest = sha256.hexdigest()
@@ -218,7 +218,8 @@ class Endpoint:
         raise AssertionError("unreachable")
 
     def request(self, method: str, key: str, params: Sequence[tuple[str, str]] = (),
-                headers: Mapping[str, str] | None = None, body: bytes = b"", *, limit: int = ERROR_BODY_LIMIT) -> Reply:
+                headers: Mapping[str, str] | None = None, body: bytes | bytearray = b"", *,
+                limit: int = ERROR_BODY_LIMIT) -> Reply:
         """One exchange with its body read whole. A successful answer's body
         longer than ``limit`` raises ``TooLarge``; an error's is cut at
         ``ERROR_BODY_LIMIT`` (enough for its code)."""

@@ -59,14 +59,20 @@ class S3BlobWriter:
     async def write(self, chunk: bytes) -> None:
         if self._closed:
             raise ValueError("writer is closed")
-        self._buffer += chunk
         self._size += len(chunk)
-        while len(self._buffer) >= self._part_size:
-            part = bytes(self._buffer[:self._part_size])
-            del self._buffer[:self._part_size]
-            await self._send_part(part)
+        view = memoryview(chunk)
+        while view:
+            # Fill the part up to its size exactly, then hand the buffer itself
+            # over (no copy of it) and start the next one: at most one part
+            # filling and one in flight are held.
+            room = self._part_size - len(self._buffer)
+            self._buffer += view[:room]
+            view = view[room:]
+            if len(self._buffer) == self._part_size:
+                part, self._buffer = self._buffer, bytearray()
+                await self._send_part(part)
 
-    async def _send_part(self, part: bytes) -> None:
+    async def _send_part(self, part: bytes | bytearray) -> None:
         await self._wait_in_flight()
         if len(self._parts) >= MAX_PARTS - 1:  # keep the last part number for commit
             raise StorageFull(f"a blob of more than {MAX_PARTS - 1} parts of {self._part_size} bytes")
@@ -109,10 +115,12 @@ class S3BlobWriter:
     async def _commit(self, metadata: dict[str, str]) -> None:
         try:
             if self._upload_id is None:
-                await self._client.put_object(self._key, bytes(self._buffer))
+                body, self._buffer = self._buffer, bytearray()
+                await self._client.put_object(self._key, body)
             else:
                 if self._buffer:
-                    await self._send_part(bytes(self._buffer))
+                    part, self._buffer = self._buffer, bytearray()
+                    await self._send_part(part)
                 await self._wait_in_flight()
                 self._buffer = bytearray()
                 await self._client.complete_multipart(self._key, self._upload_id, self._parts)

@@ -37,7 +37,7 @@ class CountingClient(S3Client):
         self.count("open_stream")
         return await super().open_stream(key, start, end)
 
-    async def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+    async def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray) -> str:
         self.count("upload_part")
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -46,7 +46,7 @@ class CountingClient(S3Client):
         finally:
             self.in_flight -= 1
 
-    async def put_object(self, key: str, body: bytes, **kwargs: Any) -> str:
+    async def put_object(self, key: str, body: bytes | bytearray, **kwargs: Any) -> str:
         self.count("put_object")
         return await super().put_object(key, body, **kwargs)
 
