@@ -158,7 +158,8 @@ class Harness:
         out_dir.mkdir(parents=True, exist_ok=True)
         py_spy = str(Path(sys.executable).with_name("py-spy"))
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        default, never = our_specs()
+        specs = {spec.key: spec for spec in our_specs()}
+        default, never = specs["ours"], specs["ours-nofsync"]
         runs = [("check", default, "/check/<id>, 200 keep-alive connections"),
                 ("upload-fsync", default, "64 KiB uploads, 32 connections, default --fsync always"),
                 ("upload-nofsync", never, "64 KiB uploads, 32 connections, --fsync never")]
