@@ -18,21 +18,21 @@ from adapters.ledger.startup import add_records
 from ports.ledger import Record
 
 
-def open_fds(pid: int) -> int:
-    """How many file descriptors process ``pid`` has open."""
-    return len(os.listdir(f"/proc/{pid}/fd"))
+def descriptor_targets(pid: int) -> list[str]:
+    """What each of process ``pid``'s open descriptors points at."""
+    targets = []
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{name}"))
+        except FileNotFoundError:  # closed meanwhile
+            pass
+    return targets
 
 
 def open_sockets(pid: int) -> int:
     """How many of process ``pid``'s descriptors are sockets (not the files,
     pipes and database handles that worker threads open as they are used)."""
-    count = 0
-    for name in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            count += os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:")
-        except FileNotFoundError:  # closed meanwhile
-            pass
-    return count
+    return sum(target.startswith("socket:") for target in descriptor_targets(pid))
 
 
 def rss_bytes(pid: int) -> int:

@@ -24,7 +24,7 @@ from adapters.ids import RandomIds
 from adapters.storage.filesystem import MAGIC, TRAILER
 from domain.model import StoredFile
 from tests.e2e.conftest import Service, ServiceFactory
-from tests.e2e.faults import add_record, blob_files, open_fds, open_sockets, rss_bytes, tmp_files, wait_until
+from tests.e2e.faults import add_record, blob_files, descriptor_targets, open_sockets, rss_bytes, tmp_files, wait_until
 from tests.e2e.wire import one_exchange
 
 pytestmark = pytest.mark.e2e
@@ -95,8 +95,9 @@ def test_disconnect_mid_upload_stores_nothing(make_service: ServiceFactory, fram
 
 def test_disconnect_mid_download_leaves_no_descriptor_and_no_traceback(make_service: ServiceFactory) -> None:
     service = make_service()
-    baseline = open_fds(service.proc.pid)
+    sockets = open_sockets(service.proc.pid)
     file_id = plant_sparse_blob(service.storage, 64 * MiB)
+    blob = str(service.storage / "objects" / file_id[:2] / file_id)
     asks = [
         f"GET /download/{file_id} HTTP/1.1\r\nHost: x\r\n\r\n",
         f"GET /download/{file_id} HTTP/1.1\r\nHost: x\r\nRange: bytes=1000-\r\n\r\n",
@@ -108,8 +109,9 @@ def test_disconnect_mid_download_leaves_no_descriptor_and_no_traceback(make_serv
         if n % 5:  # else: gone right after asking, before the answer starts
             sock.recv(1 + 5000 * (n % 4))
         (reset if n % 2 else socket.socket.close)(sock)
-    wait_until(lambda: open_fds(service.proc.pid) == baseline, 10,
-               f"the server's descriptors return to {baseline} (blob readers and sockets closed)")
+    wait_until(lambda: blob not in descriptor_targets(service.proc.pid), 10, "every reader of the blob is closed")
+    wait_until(lambda: open_sockets(service.proc.pid) == sockets, 10,
+               f"the server's sockets return to {sockets} (connections and their duplicates closed)")
     healthy(service)
 
 
