@@ -18,6 +18,7 @@ import pytest
 
 from adapters.throttle import default_burst
 from tests.e2e.conftest import Service, ServiceFactory, read_all
+from tests.e2e.faults import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +57,7 @@ def test_a_spoofed_x_forwarded_for_from_an_untrusted_peer_changes_nothing(
     # A new X-Forwarded-For each time is still one client, the socket's: the fourth request is refused.
     statuses = [curl("-H", f"X-Forwarded-For: 203.0.113.{i}", service.url + "/check/x")[0] for i in (2, 3, 4)]
     assert statuses == [404, 404, 429]
-    time.sleep(0.3)
+    wait_until(lambda: len(access_lines(service)) >= 4, 10, "four access lines")
     lines = access_lines(service)
     assert len(lines) == 4 and all(" uds.access: 127.0.0.1:" in line and " via " not in line for line in lines)
 
@@ -74,7 +75,7 @@ def test_a_trusted_proxy_names_the_client_and_the_links(make_service: ServiceFac
     statuses = [curl("-H", f"X-Forwarded-For: {client}", service.url + "/check/x")[0]
                 for client in ("198.51.100.7", "198.51.100.8", "198.51.100.9", "198.51.100.9")]
     assert statuses == [429, 404, 404, 429]
-    time.sleep(0.3)
+    wait_until(lambda: len(access_lines(service)) >= 5, 10, "five access lines")
     first = access_lines(service)[0]
     assert " uds.access: 198.51.100.7 \"PUT /upload/x.txt HTTP/1.1\" 201 " in first, first
     assert " via 127.0.0.1:" in first, first
@@ -103,8 +104,9 @@ def test_max_connections_per_ip_answers_503_to_the_next_connection(make_service:
     finally:
         for sock in held:
             sock.close()
-    time.sleep(0.2)
-    assert service.raw(b"GET /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 200 ")
+    # The slots are freed as the server sees the two ends (a few turns of its loop).
+    wait_until(lambda: service.raw(b"GET /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+               .startswith(b"HTTP/1.1 200 "), 10, "a new connection is let in once the held ones are closed")
 
 
 def aria2c_seconds(service: Service, link: str, directory: Path) -> float:
@@ -127,7 +129,7 @@ def test_aria2c_with_four_connections_gets_no_more_than_one_connection_would(
     link = str(service.upload(data, "big.bin")["linkfordownload"])
     fast = aria2c_seconds(service, link, tmp_path / "a")
     assert (tmp_path / "a" / "big.bin").read_bytes() == data
-    assert fast < 0.6 * expected, fast
+    assert fast < 0.8 * expected, fast  # about 0.25x; aria2c's start and connections take their time too
     # With the same limit per client, the four share one budget.
     service = make_service("--download-rate", "1M", "--client-download-rate", "1M")
     link = str(service.upload(data, "big.bin")["linkfordownload"])

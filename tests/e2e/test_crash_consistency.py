@@ -103,6 +103,7 @@ def send(service: Service, upload: Upload) -> dict[str, object] | None:
     return answer
 
 
+@pytest.mark.timeout(400)  # ten rounds of two starts each: slow on a loaded machine, not stuck
 def test_kill_9_during_concurrent_uploads_keeps_every_201_and_nothing_partial(tmp_path: Path) -> None:
     base_seed = int(os.environ.get("UDS_CRASH_SEED", random.randrange(1 << 32)))
     leftovers_total = 0

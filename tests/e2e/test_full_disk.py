@@ -30,7 +30,7 @@ def assert_507(response: requests.Response) -> None:
 
 
 def no_leftovers(service: Service) -> None:
-    wait_until(lambda: tmp_files(service.storage) == [], 5, "the failed upload's temporary file is removed")
+    wait_until(lambda: tmp_files(service.storage) == [], 20, "the failed upload's temporary file is removed")
 
 
 def pieces(total: int, step: int = 64 * 1024) -> Iterator[bytes]:

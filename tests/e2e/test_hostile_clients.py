@@ -88,7 +88,7 @@ def test_disconnect_mid_upload_stores_nothing(make_service: ServiceFactory, fram
             sock.sendall(piece)
         wait_until(lambda: len(tmp_files(service.storage)) == 1, 10, "the upload is being written to tmp/")
         vanish(sock)
-        wait_until(lambda: tmp_files(service.storage) == [], 5, "the partial upload is removed from tmp/")
+        wait_until(lambda: tmp_files(service.storage) == [], 20, "the partial upload is removed from tmp/")
     assert blob_files(service.storage) == []
     healthy(service)
 
@@ -204,7 +204,7 @@ def test_a_never_ending_chunked_body_is_stopped_by_the_size_limit(make_service: 
                     pass  # the server stopped reading; its answer is in flight
     assert answer.startswith(b"HTTP/1.1 413 "), (sent, answer[:200])
     assert sent < 16 * MiB, f"the server read {sent} bytes of a body limited to 1 MiB"
-    wait_until(lambda: tmp_files(service.storage) == [], 5, "the refused upload is removed from tmp/")
+    wait_until(lambda: tmp_files(service.storage) == [], 20, "the refused upload is removed from tmp/")
     assert blob_files(service.storage) == []
     healthy(service)
 

@@ -42,7 +42,7 @@ def test_download_rate_per_connection_and_check_stays_fast(make_service: Service
         check = requests.get(str(body["linkforcheck"]), timeout=5)
         check_seconds = time.monotonic() - start
         elapsed, content = download.result()
-    assert check.status_code == 200 and check_seconds < 0.5, check_seconds
+    assert check.status_code == 200 and check_seconds < 1.5, check_seconds
     assert content == data
     expected = expected_seconds(len(data), 200_000)
     assert LOW * expected <= elapsed <= HIGH * expected, (elapsed, expected)

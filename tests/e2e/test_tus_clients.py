@@ -31,6 +31,7 @@ from tests.e2e.tus_tools import (
     start_tusjs,
     tusjs_missing,
 )
+from tests.e2e.faults import wait_until
 from tests.e2e.wire import Wire
 
 pytestmark = pytest.mark.e2e
@@ -200,7 +201,13 @@ def test_two_patches_at_once_across_workers_get_423(make_service: ServiceFactory
              b"Content-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n" % upload_id.encode())
     with Wire(service.host, service.port) as first:
         first.send(patch + b"01234")
-        time.sleep(0.3)  # the first worker to accept it holds the upload now
+        inode = (service.storage / "partials" / f"{upload_id}.data").stat().st_ino
+
+        def first_holds_it() -> bool:  # seen in the kernel's table of locks, without taking one
+            return any(line.split()[1] == "FLOCK" and line.split()[5].endswith(f":{inode}")
+                       for line in Path("/proc/locks").read_text().splitlines())
+
+        wait_until(first_holds_it, 10, "the worker that took the first PATCH holds the upload's lock")
         for _ in range(8):  # new connections: some reach the other worker
             with Wire(service.host, service.port) as second:
                 second.send(patch + b"XXXXXXXXXX")

@@ -71,7 +71,7 @@ def test_total_rate_is_split_between_workers(make_service: ServiceFactory) -> No
     assert requests.get(url, timeout=30).content == data
     elapsed = time.monotonic() - start
     expected = (600_000 - 65_536) / 200_000
-    assert 0.75 * expected <= elapsed <= 1.4 * expected, (elapsed, expected)
+    assert 0.75 * expected <= elapsed <= 1.8 * expected, (elapsed, expected)  # above: start-up and load
 
 
 def holder_of(path: Path, pids: set[int]) -> int:
@@ -95,7 +95,7 @@ def test_a_crashed_workers_partial_upload_is_removed_by_the_supervisor(make_serv
         partial = tmp_files(service.storage)[0].resolve()
         victim = holder_of(partial, workers)
         os.kill(victim, signal.SIGKILL)
-        wait_until(lambda: tmp_files(service.storage) == [], 5, f"the supervisor removed {partial.name}")
-    assert f"worker pid {victim}: 1 temporary file(s) removed" in service.log(), service.log()
+        wait_until(lambda: tmp_files(service.storage) == [], 20, f"the supervisor removed {partial.name}")
+    service.wait_for_log(f"worker pid {victim}: 1 temporary file(s) removed", 10)  # said after the removal
     wait_for_children(service, 2, exclude={victim})
     assert service.upload(b"still serving")["size"] == 13
