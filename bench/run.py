@@ -89,8 +89,15 @@ class Harness:
         self.suite = SuiteRunner(plan, self.fixtures, server_cpu, load_cpu, log)
 
     def new_round(self, figures: RunFigures, number: int) -> None:
+        """Start round ``number``: the servers' files of the round before are
+        removed now (a full round writes tens of GiB; three would fill the
+        disk), before this round's transfers, which create few files, and long
+        before its small uploads, which would feel ext4's slow creations after
+        many deletions (see ``serve``)."""
         self.figures = figures
         self.launcher.round = number
+        for earlier in self.workdir.glob(f"r{number - 1}-srv-*"):
+            shutil.rmtree(earlier, ignore_errors=True)
 
     def wanted(self, key: str) -> bool:
         return not self.only or key in self.only
